@@ -1,0 +1,46 @@
+//! The connection pool and the migrations.
+
+use std::str::FromStr;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Executor, PgPool};
+
+use crate::config::DatabaseSettings;
+
+/// The migrations in `migrations/`, embedded in the binary.
+///
+/// Missing migrations are ignored: an application that embeds this crate keeps its own
+/// migrations in the same `_sqlx_migrations` table, and ours must not refuse to run beside them.
+pub fn migrator() -> Migrator {
+    let mut migrator = sqlx::migrate!();
+    migrator.set_ignore_missing(true);
+    migrator
+}
+
+/// Runs the migrations. Concurrent runs (two instances starting) wait on sqlx's advisory lock.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    migrator().run(pool).await
+}
+
+/// A pool that connects on first use, sized and timed by `settings`.
+pub fn connect_lazy(url: &str, settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
+    let options = PgConnectOptions::from_str(url)?.application_name("clerk-sync");
+    Ok(pool_options(settings).connect_lazy_with(options))
+}
+
+/// Pool options for `settings`. The statement timeout is set per connection with `SET` rather
+/// than as a startup parameter, which poolers such as PgBouncer (Neon, Supabase) refuse.
+pub fn pool_options(settings: &DatabaseSettings) -> PgPoolOptions {
+    let statement_timeout = settings.statement_timeout.as_millis();
+    PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.acquire_timeout)
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                conn.execute(format!("set statement_timeout = {statement_timeout}").as_str())
+                    .await?;
+                Ok(())
+            })
+        })
+}

@@ -1,0 +1,196 @@
+//! The Rocket data guard: a handler that takes a [`ClerkWebhook`] only ever sees a delivery whose
+//! size, headers, signature and timestamp were checked and whose body parsed as a Clerk event.
+//!
+//! No SQL here. A refused request is answered by the guard's status and the JSON body that
+//! [`crate::routes::webhook_catcher`] renders from the reason stashed in the request.
+
+use std::time::SystemTime;
+
+use rocket::data::{self, ByteUnit, Data, FromData};
+use rocket::request::Request;
+use rocket::{Ignite, Rocket, Sentinel};
+
+use crate::clerk::{ClerkEvent, Envelope};
+use crate::error::WebhookError;
+use crate::svix::{SignedHeaders, Verifier};
+
+/// The name of the Rocket limit on webhook bodies: `ROCKET_LIMITS={clerk_webhook="2MiB"}`.
+pub const LIMIT_NAME: &str = "clerk_webhook";
+
+/// Used when no `clerk_webhook` limit is configured. Rocket's 8 KiB `bytes` default would refuse
+/// real Clerk payloads (a user with a few addresses and metadata passes it easily).
+pub const DEFAULT_LIMIT: ByteUnit = ByteUnit::Mebibyte(1);
+
+/// Longest accepted `svix-id`; real ones are about 30 characters.
+const MAX_ID_LEN: usize = 256;
+/// Longest accepted `svix-signature`; one entry is 47 bytes, rotations add a few.
+const MAX_SIGNATURE_LEN: usize = 4096;
+
+/// Header names of a Svix-branded sender (Clerk) and of an unbranded Standard Webhooks sender.
+struct HeaderNames {
+    id: &'static str,
+    timestamp: &'static str,
+    signature: &'static str,
+}
+
+const SVIX: HeaderNames = HeaderNames {
+    id: "svix-id",
+    timestamp: "svix-timestamp",
+    signature: "svix-signature",
+};
+
+const STANDARD: HeaderNames = HeaderNames {
+    id: "webhook-id",
+    timestamp: "webhook-timestamp",
+    signature: "webhook-signature",
+};
+
+/// A verified Clerk webhook delivery.
+#[derive(Debug, Clone)]
+pub struct ClerkWebhook {
+    /// The Svix message id: the same for every retry of one event, so it keys the ledger.
+    pub svix_id: String,
+    /// The envelope, with `data` kept verbatim.
+    pub envelope: Envelope,
+    /// The typed event.
+    pub event: ClerkEvent,
+    /// The exact body that was signed.
+    pub body: String,
+}
+
+/// The reason a request was refused, kept for the catcher (Rocket 0.5 does not pass a data
+/// guard's error to catchers).
+#[derive(Debug, Default)]
+pub(crate) struct Rejection(pub(crate) Option<WebhookError>);
+
+#[rocket::async_trait]
+impl<'r> FromData<'r> for ClerkWebhook {
+    type Error = WebhookError;
+
+    async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
+        match read(req, data).await {
+            Ok(webhook) => data::Outcome::Success(webhook),
+            Err(err) => {
+                log::warn!("webhook refused: {} ({})", err.code(), err.status().code);
+                req.local_cache(|| Rejection(Some(err.clone())));
+                data::Outcome::Error((err.status(), err))
+            }
+        }
+    }
+}
+
+/// A route that takes a `ClerkWebhook` cannot work without a [`Verifier`] in managed state, so
+/// launch is aborted instead of every delivery failing.
+impl Sentinel for ClerkWebhook {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        let missing = rocket.state::<Verifier>().is_none();
+        if missing {
+            log::error!(
+                "a route takes a ClerkWebhook but no svix::Verifier is managed: \
+                 attach clerk_sync::stage(..) or .manage(verifier)"
+            );
+        }
+        missing
+    }
+}
+
+async fn read(req: &Request<'_>, data: Data<'_>) -> Result<ClerkWebhook, WebhookError> {
+    let verifier = req
+        .rocket()
+        .state::<Verifier>()
+        .ok_or(WebhookError::Internal)?;
+    if req.content_type().is_some_and(|ct| !ct.is_json()) {
+        return Err(WebhookError::UnsupportedMediaType);
+    }
+    let headers = signed_headers(req)?;
+    let body = read_body(req, data).await?;
+    verifier.verify(&headers, &body, SystemTime::now())?;
+    let body = String::from_utf8(body).map_err(|_| WebhookError::BodyNotUtf8)?;
+    let envelope = Envelope::parse(&body).map_err(invalid_event)?;
+    let event = ClerkEvent::from_envelope(&envelope).map_err(invalid_event)?;
+    Ok(ClerkWebhook {
+        svix_id: headers.id.to_owned(),
+        envelope,
+        event,
+        body,
+    })
+}
+
+/// Reads the whole body up to the limit; a larger body is refused, never truncated.
+async fn read_body(req: &Request<'_>, data: Data<'_>) -> Result<Vec<u8>, WebhookError> {
+    let limit = req.limits().get(LIMIT_NAME).unwrap_or(DEFAULT_LIMIT);
+    let too_large = WebhookError::PayloadTooLarge {
+        limit: limit.as_u64(),
+    };
+    let declared = req
+        .headers()
+        .get_one("content-length")
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit.as_u64()) {
+        return Err(too_large);
+    }
+    let body = data.open(limit).into_bytes().await.map_err(|err| {
+        // The client hung up or sent a broken chunked body: nothing to verify.
+        log::warn!("webhook body could not be read: {}", err.kind());
+        WebhookError::UnreadableBody
+    })?;
+    if !body.is_complete() {
+        return Err(too_large);
+    }
+    Ok(body.into_inner())
+}
+
+/// Picks the `svix-*` headers if any is present, else the unbranded `webhook-*` ones.
+fn signed_headers<'r>(req: &'r Request<'_>) -> Result<SignedHeaders<'r>, WebhookError> {
+    let h = req.headers();
+    let names = if [SVIX.id, SVIX.timestamp, SVIX.signature]
+        .iter()
+        .any(|name| h.contains(*name))
+        || ![STANDARD.id, STANDARD.timestamp, STANDARD.signature]
+            .iter()
+            .any(|name| h.contains(*name))
+    {
+        &SVIX
+    } else {
+        &STANDARD
+    };
+    let id = single_header(req, names.id, MAX_ID_LEN)?;
+    if id.contains(' ') {
+        return Err(WebhookError::MalformedHeader(names.id));
+    }
+    Ok(SignedHeaders {
+        id,
+        timestamp: single_header(req, names.timestamp, 32)?,
+        signature: single_header(req, names.signature, MAX_SIGNATURE_LEN)?,
+    })
+}
+
+/// One header value: present, not repeated, not empty, bounded, printable ASCII.
+fn single_header<'r>(
+    req: &'r Request<'_>,
+    name: &'static str,
+    max_len: usize,
+) -> Result<&'r str, WebhookError> {
+    let mut values = req.headers().get(name);
+    let value = values.next().ok_or(WebhookError::MissingHeader(name))?;
+    let printable = value.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    if values.next().is_some() || value.is_empty() || value.len() > max_len || !printable {
+        return Err(WebhookError::MalformedHeader(name));
+    }
+    Ok(value)
+}
+
+/// Describes a parse failure by category and position only: serde's messages can quote values,
+/// and values are personal data.
+fn invalid_event(err: serde_json::Error) -> WebhookError {
+    use serde_json::error::Category;
+    let what = match err.classify() {
+        Category::Syntax | Category::Eof | Category::Io => "not valid JSON",
+        Category::Data => "JSON that does not match the Clerk event shape",
+    };
+    WebhookError::InvalidEvent(format!(
+        "{what} (line {}, column {})",
+        err.line(),
+        err.column()
+    ))
+}

@@ -1,0 +1,82 @@
+//! Keep your own Postgres in sync with [Clerk](https://clerk.com).
+//!
+//! Clerk delivers every change as a webhook sent through Svix. This crate verifies each delivery
+//! in a Rocket data guard ([`guard::ClerkWebhook`]) before any handler runs, parses it into a
+//! typed [`clerk::ClerkEvent`], and writes it into the `clerk` schema of your Postgres: a ledger
+//! row keyed by svix-id (so retries are no-ops) and the projection (`clerk.users`, ...) in one
+//! transaction. 2xx means committed; anything that could not be stored is answered 503 so Svix
+//! retries.
+//!
+//! ```no_run
+//! use clerk_sync::{config::Settings, db};
+//!
+//! #[rocket::launch]
+//! fn rocket() -> _ {
+//!     let settings = Settings::from_env().expect("settings");
+//!     let url = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+//!     let pool = db::connect_lazy(&url, &settings.database).expect("a Postgres URL");
+//!     clerk_sync::rocket(pool, settings)
+//! }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod clerk;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod guard;
+pub mod routes;
+pub mod store;
+pub mod svix;
+pub mod sync;
+
+use rocket::fairing::AdHoc;
+use rocket::{catchers, routes, Build, Rocket};
+use sqlx::PgPool;
+
+use crate::config::Settings;
+
+/// The pool the sync writes through, as Rocket managed state.
+///
+/// A newtype rather than a bare `PgPool`, so an application that manages its own pool can
+/// attach the sync beside it.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// The pool.
+    pub pool: PgPool,
+}
+
+/// The whole service: the sync [`stage`] plus `GET /healthz`.
+pub fn rocket(pool: PgPool, settings: Settings) -> Rocket<Build> {
+    rocket::build()
+        .attach(stage(pool, settings))
+        .mount("/", routes![routes::healthz])
+}
+
+/// Adds the Clerk sync to any Rocket app: runs the migrations at ignition (launch fails if they
+/// cannot run), manages the pool and the verifier, and mounts the webhook route and its JSON
+/// catcher at `settings.webhook_path`.
+pub fn stage(pool: PgPool, settings: Settings) -> AdHoc {
+    AdHoc::on_ignite("Clerk sync", move |rocket| async move {
+        let path = settings.webhook_path.clone();
+        let migrations_pool = pool.clone();
+        rocket
+            .attach(AdHoc::try_on_ignite(
+                "Clerk sync migrations",
+                |rocket| async move {
+                    match db::migrate(&migrations_pool).await {
+                        Ok(()) => Ok(rocket),
+                        Err(err) => {
+                            log::error!("clerk-sync migrations failed: {err}");
+                            Err(rocket)
+                        }
+                    }
+                },
+            ))
+            .manage(Store { pool })
+            .manage(settings.verifier)
+            .mount(path.as_str(), routes![routes::receive])
+            .register(path.as_str(), catchers![routes::webhook_catcher])
+    })
+}

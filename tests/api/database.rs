@@ -1,0 +1,45 @@
+//! The database going away: 503 so Svix retries, nothing half-written; and `/healthz`.
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::helpers::*;
+
+#[sqlx::test(migrations = false)]
+async fn healthz_is_200_when_the_database_answers(_: PgPoolOptions, db: PgConnectOptions) {
+    let app = TestApp::spawn(db).await;
+    let health = expect_status(app.client.get("/healthz").dispatch().await, 200).await;
+    assert_eq!(health["status"], "ok");
+}
+
+#[sqlx::test(migrations = false)]
+async fn database_down_is_503_and_nothing_is_stored(_: PgPoolOptions, db: PgConnectOptions) {
+    let proxy = Proxy::start(postgres_addr(&db).await).await;
+    let through_proxy = db.clone().host("127.0.0.1").port(proxy.addr.port());
+    let mut app = TestApp::spawn(through_proxy).await;
+    // A direct pool for the assertions, which must not go through the proxy.
+    app.db = sqlx::PgPool::connect_with(db).await.unwrap();
+    expect_status(
+        app.deliver(&user_event("user.created", "user_1", 1, "Doe"))
+            .await,
+        200,
+    )
+    .await;
+
+    proxy.cut();
+    let error = expect_status(
+        app.deliver(&user_event("user.created", "user_2", 1, "Doe"))
+            .await,
+        503,
+    )
+    .await;
+    assert_eq!(error["error"], "database_unavailable");
+    assert!(
+        !error.to_string().contains("127.0.0.1"),
+        "no internals in {error}"
+    );
+    let health = expect_status(app.client.get("/healthz").dispatch().await, 503).await;
+    assert_eq!(health["status"], "unavailable");
+
+    assert_eq!(app.ledger_rows().await, 1);
+    assert_eq!(app.user_rows().await, 1);
+}

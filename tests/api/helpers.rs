@@ -1,0 +1,209 @@
+//! Shared test plumbing: fixtures, signing, an app per test database, a stoppable TCP proxy.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use clerk_sync::config::Settings;
+use clerk_sync::db;
+use clerk_sync::svix::{self, SigningKey, Verifier};
+use rocket::http::{ContentType, Header};
+use rocket::local::asynchronous::{Client, LocalResponse};
+use rocket::tokio::net::{TcpListener, TcpStream};
+use rocket::tokio::task::JoinHandle;
+use serde_json::{json, Value};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::PgPool;
+
+/// The endpoint secret the test app is configured with.
+pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// Another valid secret (a rotation partner, or the wrong one).
+pub const OTHER_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+
+pub fn fixture(path: &str) -> String {
+    let file = format!("{}/tests/fixtures/clerk/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&file).unwrap_or_else(|err| panic!("{file}: {err}"))
+}
+
+pub fn settings(secrets: &str) -> Settings {
+    let mut settings = Settings::new(Verifier::from_secrets(secrets).unwrap());
+    // Fail fast when a test takes the database away.
+    settings.database.acquire_timeout = Duration::from_millis(500);
+    settings
+}
+
+pub fn new_svix_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("msg_test_{nanos}_{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+pub fn now_seconds() -> u64 {
+    svix::unix_seconds(SystemTime::now())
+}
+
+/// `svix-id`, `svix-timestamp` and `svix-signature` for `body`, signed with `secret` at `timestamp`.
+pub fn signed_headers(
+    secret: &str,
+    id: &str,
+    timestamp: u64,
+    body: &[u8],
+) -> Vec<(&'static str, String)> {
+    let key = SigningKey::parse(secret).unwrap();
+    let timestamp = timestamp.to_string();
+    let signature = svix::sign(&key, id, &timestamp, body);
+    vec![
+        ("svix-id", id.to_owned()),
+        ("svix-timestamp", timestamp),
+        ("svix-signature", signature),
+    ]
+}
+
+/// The app under test, and a pool straight to its database for assertions.
+pub struct TestApp {
+    pub client: Client,
+    pub db: PgPool,
+}
+
+impl TestApp {
+    pub async fn spawn(options: PgConnectOptions) -> Self {
+        Self::with_settings(options, settings(SECRET)).await
+    }
+
+    pub async fn with_settings(options: PgConnectOptions, settings: Settings) -> Self {
+        let app_pool = db::pool_options(&settings.database).connect_lazy_with(options.clone());
+        let client = Client::tracked(clerk_sync::rocket(app_pool, settings))
+            .await
+            .expect("the app launches");
+        let db = PgPool::connect_with(options)
+            .await
+            .expect("the test database");
+        Self { client, db }
+    }
+
+    /// POSTs `body` to the webhook with exactly `headers` and a JSON content type.
+    pub async fn post(
+        &self,
+        body: impl Into<Vec<u8>>,
+        headers: &[(&'static str, String)],
+    ) -> LocalResponse<'_> {
+        let mut request = self
+            .client
+            .post("/webhooks/clerk")
+            .header(ContentType::JSON)
+            .body(body.into());
+        for (name, value) in headers {
+            request = request.header(Header::new(*name, value.clone()));
+        }
+        request.dispatch().await
+    }
+
+    /// Delivers `body` as Clerk would: a fresh svix-id, signed now.
+    pub async fn deliver(&self, body: &str) -> LocalResponse<'_> {
+        self.deliver_as(&new_svix_id(), body).await
+    }
+
+    /// Delivers `body` under a given svix-id (a Svix retry reuses it).
+    pub async fn deliver_as(&self, svix_id: &str, body: &str) -> LocalResponse<'_> {
+        let headers = signed_headers(SECRET, svix_id, now_seconds(), body.as_bytes());
+        self.post(body, &headers).await
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(&self.db).await.unwrap()
+    }
+
+    pub async fn ledger_rows(&self) -> i64 {
+        self.count("select count(*) from clerk.webhook_events")
+            .await
+    }
+
+    pub async fn user_rows(&self) -> i64 {
+        self.count("select count(*) from clerk.users").await
+    }
+}
+
+/// Asserts the status and returns the JSON body.
+pub async fn expect_status(response: LocalResponse<'_>, status: u16) -> Value {
+    let got = response.status().code;
+    let body = response.into_string().await.unwrap_or_default();
+    assert_eq!(got, status, "body: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}"))
+}
+
+/// A `user.*` envelope built on the published example, with the fields the tests vary.
+pub fn user_event(event_type: &str, user_id: &str, updated_at: i64, last_name: &str) -> String {
+    let mut event: Value = serde_json::from_str(&fixture("user.updated.json")).unwrap();
+    event["type"] = json!(event_type);
+    let data = &mut event["data"];
+    data["id"] = json!(user_id);
+    data["updated_at"] = json!(updated_at);
+    data["last_name"] = json!(last_name);
+    // The primary address is deliberately not the first one.
+    data["primary_email_address_id"] = json!("idn_primary");
+    data["email_addresses"] = json!([
+        { "id": "idn_secondary", "object": "email_address", "email_address": "second@example.com" },
+        { "id": "idn_primary", "object": "email_address", "email_address": "primary@example.com" },
+    ]);
+    event.to_string()
+}
+
+pub fn user_deleted(user_id: &str) -> String {
+    let mut event: Value = serde_json::from_str(&fixture("user.deleted.json")).unwrap();
+    event["data"]["id"] = json!(user_id);
+    event.to_string()
+}
+
+/// A TCP proxy to Postgres that a test can cut, to take the database away from the app.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let tasks = Arc::new(Mutex::new(Vec::new()));
+        let conns = tasks.clone();
+        let accept = rocket::tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let task = rocket::tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(upstream).await {
+                        let _ = rocket::tokio::io::copy_bidirectional(&mut inbound, &mut outbound)
+                            .await;
+                    }
+                });
+                conns.lock().unwrap().push(task);
+            }
+        });
+        tasks.lock().unwrap().push(accept);
+        Self { addr, tasks }
+    }
+
+    /// Closes the listener and every proxied connection: the database is gone for the app.
+    pub fn cut(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+}
+
+/// Where the test database listens.
+pub async fn postgres_addr(options: &PgConnectOptions) -> SocketAddr {
+    let host = options.get_host();
+    let host = if host.starts_with('/') {
+        "127.0.0.1"
+    } else {
+        host
+    };
+    rocket::tokio::net::lookup_host((host, options.get_port()))
+        .await
+        .unwrap()
+        .next()
+        .unwrap()
+}

@@ -1,0 +1,10 @@
+//! The integration tests: one binary, a module per behaviour. Each database test gets a fresh
+//! database from `#[sqlx::test]` (on the server named by `DATABASE_URL`) and talks HTTP to the
+//! real app through Rocket's local client, with real signatures.
+
+mod database;
+mod helpers;
+mod signature_vectors;
+mod standalone;
+mod users;
+mod verification;
