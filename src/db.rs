@@ -4,7 +4,7 @@ use std::str::FromStr;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Executor, PgPool};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
 
 use crate::config::DatabaseSettings;
 
@@ -18,9 +18,14 @@ pub fn migrator() -> Migrator {
     migrator
 }
 
-/// Runs the migrations. Concurrent runs (two instances starting) wait on sqlx's advisory lock.
+/// Runs the migrations over a connection of its own, so that a database that cannot be reached
+/// says why (refused, authentication, no such database) rather than that the pool timed out.
+/// Concurrent runs (two instances starting) wait on sqlx's advisory lock.
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
-    migrator().run(pool).await
+    let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
+    migrator().run_direct(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
 }
 
 /// A pool that connects on first use, sized and timed by `settings`.

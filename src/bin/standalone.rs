@@ -26,9 +26,10 @@ async fn run() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     let pool = db::connect_lazy(&url, &settings.database)
         .context("DATABASE_URL is not a valid Postgres URL")?;
-    clerk_sync::rocket(pool, settings)
-        .launch()
+    let rocket = clerk_sync::rocket(pool, settings)
+        .ignite()
         .await
-        .context("the server stopped")?;
+        .context("could not start")?;
+    rocket.launch().await.context("the server failed")?;
     Ok(())
 }

@@ -125,3 +125,16 @@ async fn standalone_stores_a_signed_user_created_on_a_bound_port(
     .unwrap();
     assert_eq!(stored, 1);
 }
+
+#[test]
+fn an_unreachable_database_stops_the_start_with_its_reason() {
+    let output = standalone()
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/clerk")
+        .env("CLERK_WEBHOOK_SIGNING_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let printed = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+    assert!(printed.contains("Connection refused"), "{printed}");
+    assert!(printed.contains("error: could not start"), "{printed}");
+}
