@@ -17,28 +17,38 @@ create table clerk.webhook_events (
     received_at     timestamptz not null default now(),
     status          text not null,
     payload         jsonb not null,
-    constraint webhook_events_status_check check (status in ('applied', 'stale', 'unhandled'))
+    constraint webhook_events_status_check check (status in ('applied', 'stale', 'recorded', 'unhandled'))
 );
 
 create index webhook_events_received_at_idx on clerk.webhook_events (received_at);
 create index webhook_events_object_id_idx on clerk.webhook_events (object_id);
 
--- Users as of the newest event applied. A deleted user keeps its row with deleted_at set.
+-- Every projection has the same frame: the Clerk id, typed columns, the latest applied payload in
+-- `data`, `deleted_at` (set once deleted; rows are kept), and the ordering key of that payload
+-- (`sync_version` = its updated_at in ms, `sync_rank`, `sync_svix_id`) that out-of-order
+-- deliveries are compared against. See src/store/projection.rs for the rules.
 create table clerk.users (
-    id            text primary key,
-    primary_email text,
-    username      text,
-    first_name    text,
-    last_name     text,
-    image_url     text,
-    external_id   text,
-    created_at    timestamptz,
-    updated_at    timestamptz,
-    data          jsonb not null,
-    deleted_at    timestamptz,
-    synced_at     timestamptz not null default now()
+    id                   text primary key,
+    primary_email        text,
+    primary_phone_number text,
+    username             text,
+    first_name           text,
+    last_name            text,
+    image_url            text,
+    external_id          text,
+    banned               boolean,
+    last_sign_in_at      timestamptz,
+    last_active_at       timestamptz,
+    created_at           timestamptz,
+    updated_at           timestamptz,
+    data                 jsonb not null,
+    deleted_at           timestamptz,
+    synced_at            timestamptz not null default now(),
+    sync_version         bigint,
+    sync_rank            smallint,
+    sync_svix_id         text
 );
 
--- Emails are not unique in Clerk (and an old row may still hold an address a new user took).
+-- Emails are not unique in Clerk's history (a deleted user's address can be reused).
 create index users_primary_email_idx on clerk.users (lower(primary_email));
 create index users_external_id_idx on clerk.users (external_id);

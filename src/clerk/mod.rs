@@ -6,12 +6,27 @@
 //! published examples, older deliveries and Clerk's schemas disagree in places. A type we do not
 //! model yet becomes [`ClerkEvent::Unknown`] and is still acknowledged and kept in the ledger.
 
+mod access;
+mod billing;
+mod messages;
+mod organization;
+mod session;
 mod user;
+mod waitlist;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+pub use access::{Permission, Role};
+pub use billing::{Money, Payer, PaymentAttempt, Plan, Subscription, SubscriptionItem, Totals};
+pub use messages::{Email, Sms};
+pub use organization::{
+    DomainVerification, Organization, OrganizationDomain, OrganizationInvitation,
+    OrganizationMembership, PublicUserData,
+};
+pub use session::Session;
 pub use user::{DeletedObject, EmailAddress, Metadata, PhoneNumber, User};
+pub use waitlist::WaitlistEntry;
 
 /// The outer object of every Clerk webhook.
 #[derive(Debug, Clone, Deserialize)]
@@ -87,39 +102,157 @@ impl Envelope {
     }
 }
 
-/// A Clerk event with its typed payload.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum ClerkEvent {
-    /// `user.created`: a user signed up or was created through the API.
-    UserCreated(User),
-    /// `user.updated`: any change to a user, with the whole new user.
-    UserUpdated(User),
-    /// `user.deleted`: a tombstone with the user's id.
-    UserDeleted(DeletedObject),
-    /// A type this version does not model: acknowledged and kept in the ledger as it came.
-    Unknown {
-        /// The event type as sent.
-        event_type: String,
-        /// The payload as sent.
-        data: Box<RawValue>,
-    },
+/// Declares [`ClerkEvent`] from one table of `"type" => Variant(Payload)` lines, so the enum,
+/// the parser and the type names cannot drift apart.
+macro_rules! clerk_events {
+    ($( $(#[$doc:meta])* $event_type:literal => $variant:ident($payload:ty), )*) => {
+        /// A Clerk event with its typed payload: one variant per event type Clerk documents, and
+        /// [`ClerkEvent::Unknown`] for any other.
+        #[derive(Debug, Clone)]
+        #[non_exhaustive]
+        pub enum ClerkEvent {
+            $( $(#[$doc])* $variant($payload), )*
+            /// A type this version does not model: acknowledged and kept in the ledger as it came.
+            Unknown {
+                /// The event type as sent.
+                event_type: String,
+                /// The payload as sent.
+                data: Box<RawValue>,
+            },
+        }
+
+        impl ClerkEvent {
+            /// Every event type with a typed variant.
+            pub const KNOWN_TYPES: &'static [&'static str] = &[$($event_type),*];
+
+            /// Reads the typed payload that `envelope.event_type` announces.
+            pub fn from_envelope(envelope: &Envelope) -> Result<Self, serde_json::Error> {
+                let data = envelope.data.get();
+                Ok(match envelope.event_type.as_str() {
+                    $( $event_type => Self::$variant(serde_json::from_str(data)?), )*
+                    _ => Self::Unknown {
+                        event_type: envelope.event_type.clone(),
+                        data: envelope.data.clone(),
+                    },
+                })
+            }
+
+            /// The event type, e.g. `user.created`.
+            pub fn event_type(&self) -> &str {
+                match self {
+                    $( Self::$variant(_) => $event_type, )*
+                    Self::Unknown { event_type, .. } => event_type,
+                }
+            }
+        }
+    };
 }
 
-impl ClerkEvent {
-    /// Reads the typed payload that `envelope.event_type` announces.
-    pub fn from_envelope(envelope: &Envelope) -> Result<Self, serde_json::Error> {
-        let data = envelope.data.get();
-        Ok(match envelope.event_type.as_str() {
-            "user.created" => Self::UserCreated(serde_json::from_str(data)?),
-            "user.updated" => Self::UserUpdated(serde_json::from_str(data)?),
-            "user.deleted" => Self::UserDeleted(serde_json::from_str(data)?),
-            _ => Self::Unknown {
-                event_type: envelope.event_type.clone(),
-                data: envelope.data.clone(),
-            },
-        })
-    }
+clerk_events! {
+    /// A user signed up or was created through the API.
+    "user.created" => UserCreated(User),
+    /// Any change to a user; carries the whole new user.
+    "user.updated" => UserUpdated(User),
+    /// A user was deleted: a tombstone.
+    "user.deleted" => UserDeleted(DeletedObject),
+
+    /// A user signed in.
+    "session.created" => SessionCreated(Session),
+    /// A session is waiting for a step (e.g. choosing an organization) before it is active.
+    "session.pending" => SessionPending(Session),
+    /// The user signed out.
+    "session.ended" => SessionEnded(Session),
+    /// The session was removed from its client.
+    "session.removed" => SessionRemoved(Session),
+    /// The session was revoked (by the user elsewhere, or through the API).
+    "session.revoked" => SessionRevoked(Session),
+
+    /// An organization was created.
+    "organization.created" => OrganizationCreated(Organization),
+    /// An organization changed.
+    "organization.updated" => OrganizationUpdated(Organization),
+    /// An organization was deleted: a tombstone.
+    "organization.deleted" => OrganizationDeleted(DeletedObject),
+
+    /// A domain was added to an organization.
+    "organizationDomain.created" => OrganizationDomainCreated(OrganizationDomain),
+    /// An organization domain changed (e.g. was verified).
+    "organizationDomain.updated" => OrganizationDomainUpdated(OrganizationDomain),
+    /// An organization domain was removed: a tombstone.
+    "organizationDomain.deleted" => OrganizationDomainDeleted(DeletedObject),
+
+    /// A user joined an organization.
+    "organizationMembership.created" => OrganizationMembershipCreated(OrganizationMembership),
+    /// A membership changed (e.g. its role).
+    "organizationMembership.updated" => OrganizationMembershipUpdated(OrganizationMembership),
+    /// A user left or was removed; Clerk sends the whole membership, not a tombstone.
+    "organizationMembership.deleted" => OrganizationMembershipDeleted(OrganizationMembership),
+
+    /// Someone was invited to an organization.
+    "organizationInvitation.created" => OrganizationInvitationCreated(OrganizationInvitation),
+    /// An invitation was accepted.
+    "organizationInvitation.accepted" => OrganizationInvitationAccepted(OrganizationInvitation),
+    /// An invitation was revoked.
+    "organizationInvitation.revoked" => OrganizationInvitationRevoked(OrganizationInvitation),
+
+    /// An email for you to deliver (when you send Clerk's emails yourself). Ledger only.
+    "email.created" => EmailCreated(Email),
+    /// An SMS for you to deliver (when you send Clerk's SMS yourself). Ledger only.
+    "sms.created" => SmsCreated(Sms),
+
+    /// An organization role was created.
+    "role.created" => RoleCreated(Role),
+    /// A role changed.
+    "role.updated" => RoleUpdated(Role),
+    /// A role was deleted: a tombstone.
+    "role.deleted" => RoleDeleted(DeletedObject),
+
+    /// An organization permission was created.
+    "permission.created" => PermissionCreated(Permission),
+    /// A permission changed.
+    "permission.updated" => PermissionUpdated(Permission),
+    /// A permission was deleted: a tombstone.
+    "permission.deleted" => PermissionDeleted(DeletedObject),
+
+    /// Someone joined the waitlist.
+    "waitlistEntry.created" => WaitlistEntryCreated(WaitlistEntry),
+    /// A waitlist entry changed (e.g. was invited).
+    "waitlistEntry.updated" => WaitlistEntryUpdated(WaitlistEntry),
+
+    /// A billing subscription was created.
+    "subscription.created" => SubscriptionCreated(Subscription),
+    /// A subscription changed.
+    "subscription.updated" => SubscriptionUpdated(Subscription),
+    /// A subscription became active.
+    "subscription.active" => SubscriptionActive(Subscription),
+    /// A subscription's payment is overdue.
+    "subscription.pastDue" => SubscriptionPastDue(Subscription),
+
+    /// A subscription item was created (declared by Clerk's SDK; no published example).
+    "subscriptionItem.created" => SubscriptionItemCreated(SubscriptionItem),
+    /// A subscription item changed.
+    "subscriptionItem.updated" => SubscriptionItemUpdated(SubscriptionItem),
+    /// A subscription item became active.
+    "subscriptionItem.active" => SubscriptionItemActive(SubscriptionItem),
+    /// A subscription item is scheduled to start.
+    "subscriptionItem.upcoming" => SubscriptionItemUpcoming(SubscriptionItem),
+    /// A free trial ends soon.
+    "subscriptionItem.freeTrialEnding" => SubscriptionItemFreeTrialEnding(SubscriptionItem),
+    /// A subscription item's payment is overdue.
+    "subscriptionItem.pastDue" => SubscriptionItemPastDue(SubscriptionItem),
+    /// A subscription item's first payment has not completed.
+    "subscriptionItem.incomplete" => SubscriptionItemIncomplete(SubscriptionItem),
+    /// A subscription item was canceled (it runs to the end of its period).
+    "subscriptionItem.canceled" => SubscriptionItemCanceled(SubscriptionItem),
+    /// A subscription item ended.
+    "subscriptionItem.ended" => SubscriptionItemEnded(SubscriptionItem),
+    /// A subscription item was abandoned before it started.
+    "subscriptionItem.abandoned" => SubscriptionItemAbandoned(SubscriptionItem),
+
+    /// A payment attempt started.
+    "paymentAttempt.created" => PaymentAttemptCreated(PaymentAttempt),
+    /// A payment attempt succeeded or failed.
+    "paymentAttempt.updated" => PaymentAttemptUpdated(PaymentAttempt),
 }
 
 /// Reads `null` as the type's default, for lists Clerk sends as `[]`, `null` or not at all.

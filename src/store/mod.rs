@@ -1,17 +1,20 @@
-//! SQL, and only here: one function per step, each over the caller's transaction.
+//! SQL, and only here: the ledger, and the projections with the rules they share.
 
 pub mod ledger;
-pub mod users;
+pub mod projection;
+pub mod tables;
 
 /// What applying one delivery did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
-    /// The projection changed.
+    /// A projection changed.
     Applied,
-    /// Older than what is stored, or aimed at a deleted object: recorded, nothing changed.
+    /// Older than what is stored (or already deleted): recorded, nothing changed.
     Stale,
-    /// A type this version does not project: recorded in the ledger only.
+    /// A message type kept in the ledger only (`email.created`, `sms.created`).
+    Recorded,
+    /// A type this version does not know: recorded in the ledger only.
     Unhandled,
     /// The svix-id was seen before: nothing changed at all.
     Duplicate,
@@ -23,6 +26,7 @@ impl Outcome {
         match self {
             Self::Applied => "applied",
             Self::Stale => "stale",
+            Self::Recorded => "recorded",
             Self::Unhandled => "unhandled",
             Self::Duplicate => "duplicate",
         }

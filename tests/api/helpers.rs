@@ -207,3 +207,24 @@ pub async fn postgres_addr(options: &PgConnectOptions) -> SocketAddr {
         .next()
         .unwrap()
 }
+
+/// A fixture with `edits` merged into its `data` (objects recursively, anything else replaced)
+/// and, if given, the envelope timestamp set.
+pub fn event(file: &str, edits: Value, timestamp: Option<i64>) -> String {
+    fn merge(target: &mut Value, edits: Value) {
+        match (target, edits) {
+            (Value::Object(target), Value::Object(edits)) => {
+                for (key, value) in edits {
+                    merge(target.entry(key).or_insert(Value::Null), value);
+                }
+            }
+            (target, edits) => *target = edits,
+        }
+    }
+    let mut envelope: Value = serde_json::from_str(&fixture(file)).unwrap();
+    merge(&mut envelope["data"], edits);
+    if let Some(timestamp) = timestamp {
+        envelope["timestamp"] = json!(timestamp);
+    }
+    envelope.to_string()
+}

@@ -1,0 +1,540 @@
+//! The rules every projection follows, written once and turned into SQL per table.
+//!
+//! Deliveries arrive at least once, in any order, and concurrently. Every projected row carries
+//! the ordering key of the payload it holds — `(sync_version, sync_rank, sync_svix_id)`: the
+//! payload's `updated_at` (or the envelope time), then how far along its lifecycle the event
+//! is, then the svix-id as a last, arbitrary but deterministic tie-break — and a write applies
+//! only if its key is not lower. Deletion is separate and absorbing: `deleted_at` only ever moves
+//! to an earlier time and is never cleared by a later write, while the last known state keeps
+//! following the key. The result depends only on the set of events, not on their order.
+//!
+//! [`CASCADES`] says what a deleted parent does to its children. The same table drives both
+//! directions: the parent's deletion updates existing children, and a child written later
+//! inherits the parent's deletion in its upsert. Advisory locks on the parent id order the two
+//! when they run concurrently.
+
+use std::sync::OnceLock;
+
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{Postgres, Row as _};
+
+use super::Tx;
+use crate::store::tables::{
+    ORGANIZATIONS, ORGANIZATION_INVITATIONS, ORGANIZATION_MEMBERSHIPS, SESSIONS, USERS,
+};
+
+/// The type of a typed column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `text`
+    Text,
+    /// `bigint`
+    Int,
+    /// `boolean`
+    Bool,
+    /// `timestamptz`, sent as Unix milliseconds.
+    Millis,
+}
+
+/// A typed column of a projection.
+#[derive(Debug)]
+pub struct Column {
+    /// Its name.
+    pub name: &'static str,
+    /// Its type.
+    pub kind: Kind,
+}
+
+/// A projected table: `id text primary key`, its typed columns, `data jsonb`, `deleted_at`,
+/// `synced_at` and the ordering key.
+#[derive(Debug)]
+pub struct Table {
+    /// Schema-qualified name, e.g. `clerk.users`.
+    pub name: &'static str,
+    /// The typed columns, in the order rows list their values.
+    pub columns: &'static [Column],
+    /// Whether Clerk sends deletions for it. If not, `deleted_at` only reflects cascades and is
+    /// recomputed on every write.
+    pub deletable: bool,
+    upsert_sql: OnceLock<String>,
+    tombstone_sql: OnceLock<String>,
+}
+
+impl Table {
+    /// Describes a projected table.
+    pub const fn new(name: &'static str, columns: &'static [Column], deletable: bool) -> Self {
+        Self {
+            name,
+            columns,
+            deletable,
+            upsert_sql: OnceLock::new(),
+            tombstone_sql: OnceLock::new(),
+        }
+    }
+
+    fn column_index(&self, name: &str) -> usize {
+        self.columns
+            .iter()
+            .position(|column| column.name == name)
+            .unwrap_or_else(|| panic!("{} has no column {name}", self.name))
+    }
+}
+
+/// A typed column value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// For [`Kind::Text`].
+    Text(Option<String>),
+    /// For [`Kind::Int`] and [`Kind::Millis`].
+    Int(Option<i64>),
+    /// For [`Kind::Bool`].
+    Bool(Option<bool>),
+}
+
+impl Value {
+    /// A text value from an optional string slice.
+    pub fn text(value: Option<&str>) -> Self {
+        Self::Text(value.map(str::to_owned))
+    }
+
+    fn fits(&self, kind: Kind) -> bool {
+        matches!(
+            (self, kind),
+            (Self::Text(_), Kind::Text)
+                | (Self::Int(_), Kind::Int | Kind::Millis)
+                | (Self::Bool(_), Kind::Bool)
+        )
+    }
+
+    fn text_value(&self) -> Option<String> {
+        match self {
+            Self::Text(value) => value.clone(),
+            _ => None,
+        }
+    }
+
+    fn int_value(&self) -> Option<i64> {
+        match self {
+            Self::Int(value) => *value,
+            _ => None,
+        }
+    }
+
+    fn bool_value(&self) -> Option<bool> {
+        match self {
+            Self::Bool(value) => *value,
+            _ => None,
+        }
+    }
+}
+
+/// How far along its lifecycle an event is; breaks ties between payloads with the same
+/// `updated_at` (Clerk's examples send `session.created` and `session.ended` with equal times).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Rank {
+    /// `*.created`
+    Created = 0,
+    /// `*.updated` and other intermediate states.
+    Changed = 1,
+    /// Terminal states: a session ended, an invitation accepted, a subscription item ended.
+    Final = 2,
+    /// A deletion that carries the whole object (`organizationMembership.deleted`).
+    Deleted = 3,
+}
+
+/// One row to write: the id and the typed values in the table's column order.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// The Clerk id.
+    pub id: String,
+    /// One value per typed column.
+    pub values: Vec<Value>,
+}
+
+/// A write of a payload into its table.
+#[derive(Debug, Clone)]
+pub struct Upsert<'a> {
+    /// The row.
+    pub row: Row,
+    /// The payload, verbatim, for `data`.
+    pub data: &'a str,
+    /// Milliseconds: the payload's `updated_at`, or the envelope time.
+    pub version: i64,
+    /// Lifecycle rank of the event.
+    pub rank: Rank,
+    /// The delivery, for the tie-break.
+    pub svix_id: &'a str,
+}
+
+/// A deletion.
+#[derive(Debug, Clone)]
+pub struct Tombstone<'a> {
+    /// The deleted object's id.
+    pub id: &'a str,
+    /// The payload, for `data` when the row did not exist yet.
+    pub data: &'a str,
+    /// When it was deleted, in milliseconds (the envelope time).
+    pub at: i64,
+}
+
+/// What a deleted parent does to a child row.
+#[derive(Debug)]
+pub enum Effect {
+    /// The child is deleted too — when the condition on the child (as `v`) holds, if one is given.
+    Tombstone {
+        /// SQL condition over the child row `v`.
+        when: Option<&'static str>,
+    },
+    /// A column of the child is set, when the condition on the child (as `v`) holds.
+    Set {
+        /// The column.
+        column: &'static str,
+        /// Its new value, as SQL.
+        value: &'static str,
+        /// SQL condition over the child row `v`.
+        when: &'static str,
+    },
+}
+
+/// A parent-to-child rule.
+#[derive(Debug)]
+pub struct Cascade {
+    /// The parent table.
+    pub parent: &'static Table,
+    /// The child table.
+    pub child: &'static Table,
+    /// The child's column that holds the parent id.
+    pub via: &'static str,
+    /// What the parent's deletion does.
+    pub effect: Effect,
+}
+
+/// What deleting an organization or a user does.
+pub static CASCADES: [Cascade; 4] = [
+    Cascade {
+        parent: &ORGANIZATIONS,
+        child: &ORGANIZATION_MEMBERSHIPS,
+        via: "organization_id",
+        effect: Effect::Tombstone { when: None },
+    },
+    Cascade {
+        parent: &ORGANIZATIONS,
+        child: &ORGANIZATION_INVITATIONS,
+        via: "organization_id",
+        effect: Effect::Tombstone {
+            when: Some("v.status = 'pending'"),
+        },
+    },
+    Cascade {
+        parent: &USERS,
+        child: &ORGANIZATION_MEMBERSHIPS,
+        via: "user_id",
+        effect: Effect::Tombstone { when: None },
+    },
+    Cascade {
+        parent: &USERS,
+        child: &SESSIONS,
+        via: "user_id",
+        effect: Effect::Set {
+            column: "status",
+            value: "'ended'",
+            when: "v.status in ('active', 'pending')",
+        },
+    },
+];
+
+fn cascades_to(child: &Table) -> impl Iterator<Item = &'static Cascade> + '_ {
+    CASCADES
+        .iter()
+        .filter(move |c| std::ptr::eq(c.child, child))
+}
+
+fn cascades_from(parent: &Table) -> impl Iterator<Item = &'static Cascade> + '_ {
+    CASCADES
+        .iter()
+        .filter(move |c| std::ptr::eq(c.parent, parent))
+}
+
+fn array_type(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Text => "text[]",
+        Kind::Int | Kind::Millis => "bigint[]",
+        Kind::Bool => "boolean[]",
+    }
+}
+
+/// The value the upsert writes for a column: the payload's, unless a cascade overrides it.
+fn column_expr(table: &Table, column: &Column) -> String {
+    let plain = match column.kind {
+        Kind::Millis => format!("clerk.from_millis(v.{})", column.name),
+        _ => format!("v.{}", column.name),
+    };
+    cascades_to(table)
+        .find_map(|cascade| match cascade.effect {
+            Effect::Set {
+                column: set,
+                value,
+                when,
+            } if set == column.name => Some(format!(
+                "case when ({when}) and exists (select 1 from {parent} p where p.id = v.{via} \
+                 and p.deleted_at is not null) then {value} else {plain} end",
+                parent = cascade.parent.name,
+                via = cascade.via,
+            )),
+            _ => None,
+        })
+        .unwrap_or(plain)
+}
+
+/// The `deleted_at` a written row inherits from deleted parents.
+fn inherited_deleted_at(table: &Table) -> String {
+    let inherited: Vec<String> = cascades_to(table)
+        .filter_map(|cascade| match cascade.effect {
+            Effect::Tombstone { when } => {
+                let parent = format!(
+                    "(select p.deleted_at from {} p where p.id = v.{})",
+                    cascade.parent.name, cascade.via
+                );
+                Some(match when {
+                    Some(when) => format!("case when {when} then {parent} end"),
+                    None => parent,
+                })
+            }
+            Effect::Set { .. } => None,
+        })
+        .collect();
+    match inherited.len() {
+        0 => "null::timestamptz".to_owned(),
+        1 => inherited[0].clone(),
+        _ => format!("least({})", inherited.join(", ")),
+    }
+}
+
+fn build_upsert_sql(table: &Table) -> String {
+    let names: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
+    let n = table.columns.len();
+    let params: Vec<String> = table
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("${}::{}", i + 2, array_type(c.kind)))
+        .collect();
+    let values: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| column_expr(table, c))
+        .collect();
+    let updates: Vec<String> = names
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    // Own deletions are absorbing; a table Clerk never deletes from only mirrors its parents.
+    let deleted_at = if table.deletable {
+        "least(t.deleted_at, excluded.deleted_at)"
+    } else {
+        "excluded.deleted_at"
+    };
+    format!(
+        "insert into {table} as t (id, {names}, data, sync_version, sync_rank, sync_svix_id, deleted_at)
+         select v.id, {values}, v.data::jsonb, v.sync_version, v.sync_rank, v.sync_svix_id, {inherited}
+         from unnest($1::text[], {params}, ${d}::text[], ${d1}::bigint[], ${d2}::smallint[], ${d3}::text[])
+             as v(id, {names}, data, sync_version, sync_rank, sync_svix_id)
+         on conflict (id) do update set
+             {updates}, data = excluded.data, sync_version = excluded.sync_version,
+             sync_rank = excluded.sync_rank, sync_svix_id = excluded.sync_svix_id,
+             deleted_at = {deleted_at}, synced_at = now()
+         where t.sync_version is null
+            or (excluded.sync_version, excluded.sync_rank, excluded.sync_svix_id)
+               >= (t.sync_version, t.sync_rank, t.sync_svix_id)
+         returning id",
+        table = table.name,
+        names = names.join(", "),
+        values = values.join(", "),
+        inherited = inherited_deleted_at(table),
+        params = params.join(", "),
+        updates = updates.join(", "),
+        d = n + 2,
+        d1 = n + 3,
+        d2 = n + 4,
+        d3 = n + 5,
+    )
+}
+
+fn build_tombstone_sql(table: &Table) -> String {
+    format!(
+        "insert into {table} as t (id, data, deleted_at)
+         select v.id, v.data::jsonb, clerk.from_millis(v.at)
+         from unnest($1::text[], $2::text[], $3::bigint[]) as v(id, data, at)
+         on conflict (id) do update set deleted_at = excluded.deleted_at, synced_at = now()
+         where t.deleted_at is null or excluded.deleted_at < t.deleted_at
+         returning id",
+        table = table.name,
+    )
+}
+
+fn cascade_sql(cascade: &Cascade) -> String {
+    let (set, when) = match cascade.effect {
+        Effect::Tombstone { when } => (
+            "deleted_at = least(v.deleted_at, p.deleted_at)".to_owned(),
+            when,
+        ),
+        Effect::Set {
+            column,
+            value,
+            when,
+        } => (format!("{column} = {value}"), Some(when)),
+    };
+    format!(
+        "update {child} as v set {set}, synced_at = now()
+         from {parent} p
+         where p.id = any($1) and p.deleted_at is not null and v.{via} = p.id{when}",
+        child = cascade.child.name,
+        parent = cascade.parent.name,
+        via = cascade.via,
+        when = when.map(|w| format!(" and ({w})")).unwrap_or_default(),
+    )
+}
+
+/// Writes payloads into `table` under the ordering rule; returns the ids that changed.
+/// `upserts` must not repeat an id (one statement cannot touch a row twice).
+pub async fn upsert(
+    tx: &mut Tx<'_>,
+    table: &'static Table,
+    upserts: &[Upsert<'_>],
+) -> Result<Vec<String>, sqlx::Error> {
+    for upsert in upserts {
+        debug_assert_eq!(
+            upsert.row.values.len(),
+            table.columns.len(),
+            "{}",
+            table.name
+        );
+        debug_assert!(
+            upsert
+                .row
+                .values
+                .iter()
+                .zip(table.columns)
+                .all(|(v, c)| v.fits(c.kind)),
+            "{}: a value does not fit its column",
+            table.name
+        );
+    }
+    lock_parents(tx, table, upserts).await?;
+    let sql = table.upsert_sql.get_or_init(|| build_upsert_sql(table));
+    let mut query = sqlx::query(sql).bind(
+        upserts
+            .iter()
+            .map(|u| u.row.id.as_str())
+            .collect::<Vec<_>>(),
+    );
+    for (i, column) in table.columns.iter().enumerate() {
+        query = bind_column(query, column.kind, upserts.iter().map(|u| &u.row.values[i]));
+    }
+    let rows = query
+        .bind(upserts.iter().map(|u| u.data).collect::<Vec<_>>())
+        .bind(upserts.iter().map(|u| u.version).collect::<Vec<_>>())
+        .bind(upserts.iter().map(|u| u.rank as i16).collect::<Vec<_>>())
+        .bind(upserts.iter().map(|u| u.svix_id).collect::<Vec<_>>())
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// Marks objects deleted (creating tombstone rows for ones never seen) and applies the
+/// cascades of the ones whose deletion changed something; returns those ids.
+pub async fn tombstone(
+    tx: &mut Tx<'_>,
+    table: &'static Table,
+    tombstones: &[Tombstone<'_>],
+) -> Result<Vec<String>, sqlx::Error> {
+    let keys: Vec<String> = tombstones.iter().map(|t| lock_key(table, t.id)).collect();
+    if cascades_from(table).next().is_some() {
+        take_locks(tx, &keys, true).await?;
+    }
+    let sql = table
+        .tombstone_sql
+        .get_or_init(|| build_tombstone_sql(table));
+    let changed: Vec<String> = sqlx::query_scalar(sql)
+        .bind(tombstones.iter().map(|t| t.id).collect::<Vec<_>>())
+        .bind(tombstones.iter().map(|t| t.data).collect::<Vec<_>>())
+        .bind(tombstones.iter().map(|t| t.at).collect::<Vec<_>>())
+        .fetch_all(&mut **tx)
+        .await?;
+    if !changed.is_empty() {
+        for cascade in cascades_from(table) {
+            sqlx::query(&cascade_sql(cascade))
+                .bind(&changed)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(changed)
+}
+
+fn bind_column<'q, 'v>(
+    query: Query<'q, Postgres, PgArguments>,
+    kind: Kind,
+    values: impl Iterator<Item = &'v Value>,
+) -> Query<'q, Postgres, PgArguments> {
+    match kind {
+        Kind::Text => query.bind(values.map(Value::text_value).collect::<Vec<_>>()),
+        Kind::Int | Kind::Millis => query.bind(values.map(Value::int_value).collect::<Vec<_>>()),
+        Kind::Bool => query.bind(values.map(Value::bool_value).collect::<Vec<_>>()),
+    }
+}
+
+fn lock_key(parent: &Table, id: &str) -> String {
+    format!("{}:{id}", parent.name)
+}
+
+/// Children take their parents' locks shared, so a parent's deletion (exclusive) and a child's
+/// write are ordered: whichever commits second sees the other.
+async fn lock_parents(
+    tx: &mut Tx<'_>,
+    table: &Table,
+    upserts: &[Upsert<'_>],
+) -> Result<(), sqlx::Error> {
+    let mut keys = Vec::new();
+    for cascade in cascades_to(table) {
+        let via = table.column_index(cascade.via);
+        for upsert in upserts {
+            if let Value::Text(Some(parent_id)) = &upsert.row.values[via] {
+                keys.push(lock_key(cascade.parent, parent_id));
+            }
+        }
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    take_locks(tx, &keys, false).await
+}
+
+/// Transaction-scoped advisory locks, taken in a fixed order so two writers cannot deadlock on
+/// them. `hashtextextended` is Postgres's, so every instance and version agrees on the keys.
+async fn take_locks(tx: &mut Tx<'_>, keys: &[String], exclusive: bool) -> Result<(), sqlx::Error> {
+    let lock = if exclusive {
+        "pg_advisory_xact_lock"
+    } else {
+        "pg_advisory_xact_lock_shared"
+    };
+    let sql = format!("select {lock}(h) from (select distinct hashtextextended(k, 0) as h from unnest($1::text[]) k order by 1) s");
+    sqlx::query(&sql).bind(keys).execute(&mut **tx).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_inherits_every_parent_deletion_in_its_upsert() {
+        let sql = build_upsert_sql(&ORGANIZATION_MEMBERSHIPS);
+        assert!(sql.contains("least((select p.deleted_at from clerk.organizations p where p.id = v.organization_id), (select p.deleted_at from clerk.users p where p.id = v.user_id))"), "{sql}");
+        let sql = build_upsert_sql(&ORGANIZATION_INVITATIONS);
+        assert!(sql.contains("case when v.status = 'pending' then (select p.deleted_at from clerk.organizations p"), "{sql}");
+        let sql = build_upsert_sql(&SESSIONS);
+        assert!(sql.contains("then 'ended' else v.status end"), "{sql}");
+    }
+}
