@@ -23,10 +23,19 @@ create table clerk.webhook_events (
 create index webhook_events_received_at_idx on clerk.webhook_events (received_at);
 create index webhook_events_object_id_idx on clerk.webhook_events (object_id);
 
--- Every projection has the same frame: the Clerk id, typed columns, the latest applied payload in
--- `data`, `deleted_at` (set once deleted; rows are kept), and the ordering key of that payload
--- (`sync_version` = its updated_at in ms, `sync_rank`, `sync_svix_id`) that out-of-order
--- deliveries are compared against. See src/store/projection.rs for the rules.
+-- The columns every projection ends with, copied with `like`; this table itself stays empty.
+-- `data` is the latest applied payload, `deleted_at` is set once deleted (rows are kept), and
+-- (`sync_version` = the payload's updated_at in ms, `sync_rank`, `sync_svix_id`) is the ordering
+-- key that out-of-order deliveries are compared against. See src/store/projection.rs.
+create table clerk.projection_frame (
+    data         jsonb not null,
+    deleted_at   timestamptz,
+    synced_at    timestamptz not null default now(),
+    sync_version bigint,
+    sync_rank    smallint,
+    sync_svix_id text
+);
+
 create table clerk.users (
     id                   text primary key,
     primary_email        text,
@@ -41,12 +50,7 @@ create table clerk.users (
     last_active_at       timestamptz,
     created_at           timestamptz,
     updated_at           timestamptz,
-    data                 jsonb not null,
-    deleted_at           timestamptz,
-    synced_at            timestamptz not null default now(),
-    sync_version         bigint,
-    sync_rank            smallint,
-    sync_svix_id         text
+    like clerk.projection_frame including defaults
 );
 
 -- Emails are not unique in Clerk's history (a deleted user's address can be reused).

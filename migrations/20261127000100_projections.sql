@@ -1,5 +1,4 @@
--- The projections beyond users. Same frame as clerk.users: id, typed columns, data, deleted_at,
--- synced_at and the ordering key (sync_version, sync_rank, sync_svix_id).
+-- The projections beyond users: id, typed columns, then the common frame.
 
 create table clerk.sessions (
     id                          text primary key,
@@ -12,12 +11,7 @@ create table clerk.sessions (
     abandon_at                  timestamptz,
     created_at                  timestamptz,
     updated_at                  timestamptz,
-    data                        jsonb not null,
-    deleted_at                  timestamptz,
-    synced_at                   timestamptz not null default now(),
-    sync_version                bigint,
-    sync_rank                   smallint,
-    sync_svix_id                text
+    like clerk.projection_frame including defaults
 );
 create index sessions_user_id_idx on clerk.sessions (user_id);
 
@@ -31,12 +25,7 @@ create table clerk.organizations (
     max_allowed_memberships bigint,
     created_at              timestamptz,
     updated_at              timestamptz,
-    data                    jsonb not null,
-    deleted_at              timestamptz,
-    synced_at               timestamptz not null default now(),
-    sync_version            bigint,
-    sync_rank               smallint,
-    sync_svix_id            text
+    like clerk.projection_frame including defaults
 );
 create index organizations_slug_idx on clerk.organizations (slug);
 
@@ -48,12 +37,7 @@ create table clerk.organization_domains (
     verification_status text,
     created_at          timestamptz,
     updated_at          timestamptz,
-    data                jsonb not null,
-    deleted_at          timestamptz,
-    synced_at           timestamptz not null default now(),
-    sync_version        bigint,
-    sync_rank           smallint,
-    sync_svix_id        text
+    like clerk.projection_frame including defaults
 );
 create index organization_domains_organization_id_idx on clerk.organization_domains (organization_id);
 create index organization_domains_name_idx on clerk.organization_domains (lower(name));
@@ -66,12 +50,7 @@ create table clerk.organization_memberships (
     role_name       text,
     created_at      timestamptz,
     updated_at      timestamptz,
-    data            jsonb not null,
-    deleted_at      timestamptz,
-    synced_at       timestamptz not null default now(),
-    sync_version    bigint,
-    sync_rank       smallint,
-    sync_svix_id    text
+    like clerk.projection_frame including defaults
 );
 create index organization_memberships_organization_id_idx on clerk.organization_memberships (organization_id);
 create index organization_memberships_user_id_idx on clerk.organization_memberships (user_id);
@@ -86,12 +65,7 @@ create table clerk.organization_invitations (
     expires_at      timestamptz,
     created_at      timestamptz,
     updated_at      timestamptz,
-    data            jsonb not null,
-    deleted_at      timestamptz,
-    synced_at       timestamptz not null default now(),
-    sync_version    bigint,
-    sync_rank       smallint,
-    sync_svix_id    text
+    like clerk.projection_frame including defaults
 );
 create index organization_invitations_organization_id_idx on clerk.organization_invitations (organization_id);
 create index organization_invitations_email_idx on clerk.organization_invitations (lower(email_address));
@@ -103,12 +77,7 @@ create table clerk.roles (
     description  text,
     created_at   timestamptz,
     updated_at   timestamptz,
-    data         jsonb not null,
-    deleted_at   timestamptz,
-    synced_at    timestamptz not null default now(),
-    sync_version bigint,
-    sync_rank    smallint,
-    sync_svix_id text
+    like clerk.projection_frame including defaults
 );
 create index roles_key_idx on clerk.roles (key);
 
@@ -120,12 +89,7 @@ create table clerk.permissions (
     type         text,
     created_at   timestamptz,
     updated_at   timestamptz,
-    data         jsonb not null,
-    deleted_at   timestamptz,
-    synced_at    timestamptz not null default now(),
-    sync_version bigint,
-    sync_rank    smallint,
-    sync_svix_id text
+    like clerk.projection_frame including defaults
 );
 create index permissions_key_idx on clerk.permissions (key);
 
@@ -136,12 +100,7 @@ create table clerk.waitlist_entries (
     is_locked     boolean,
     created_at    timestamptz,
     updated_at    timestamptz,
-    data          jsonb not null,
-    deleted_at    timestamptz,
-    synced_at     timestamptz not null default now(),
-    sync_version  bigint,
-    sync_rank     smallint,
-    sync_svix_id  text
+    like clerk.projection_frame including defaults
 );
 create index waitlist_entries_email_idx on clerk.waitlist_entries (lower(email_address));
 
@@ -157,12 +116,7 @@ create table clerk.subscriptions (
     ended_at        timestamptz,
     created_at      timestamptz,
     updated_at      timestamptz,
-    data            jsonb not null,
-    deleted_at      timestamptz,
-    synced_at       timestamptz not null default now(),
-    sync_version    bigint,
-    sync_rank       smallint,
-    sync_svix_id    text
+    like clerk.projection_frame including defaults
 );
 create index subscriptions_user_id_idx on clerk.subscriptions (user_id);
 create index subscriptions_organization_id_idx on clerk.subscriptions (organization_id);
@@ -181,12 +135,7 @@ create table clerk.subscription_items (
     period_end      timestamptz,
     created_at      timestamptz,
     updated_at      timestamptz,
-    data            jsonb not null,
-    deleted_at      timestamptz,
-    synced_at       timestamptz not null default now(),
-    sync_version    bigint,
-    sync_rank       smallint,
-    sync_svix_id    text
+    like clerk.projection_frame including defaults
 );
 create index subscription_items_subscription_id_idx on clerk.subscription_items (subscription_id);
 create index subscription_items_user_id_idx on clerk.subscription_items (user_id);
@@ -207,12 +156,7 @@ create table clerk.payment_attempts (
     failed_at       timestamptz,
     created_at      timestamptz,
     updated_at      timestamptz,
-    data            jsonb not null,
-    deleted_at      timestamptz,
-    synced_at       timestamptz not null default now(),
-    sync_version    bigint,
-    sync_rank       smallint,
-    sync_svix_id    text
+    like clerk.projection_frame including defaults
 );
 create index payment_attempts_payment_id_idx on clerk.payment_attempts (payment_id);
 create index payment_attempts_user_id_idx on clerk.payment_attempts (user_id);
