@@ -19,6 +19,14 @@ pub const MAX_CONNECTIONS_VAR: &str = "DATABASE_MAX_CONNECTIONS";
 pub const ACQUIRE_TIMEOUT_VAR: &str = "DATABASE_ACQUIRE_TIMEOUT_MS";
 /// Postgres `statement_timeout` for every connection; 5000 ms by default.
 pub const STATEMENT_TIMEOUT_VAR: &str = "DATABASE_STATEMENT_TIMEOUT_MS";
+/// Most deliveries one transaction holds; 64 by default.
+pub const BATCH_SIZE_VAR: &str = "CLERK_SYNC_BATCH_SIZE";
+/// How long a batch waits for more deliveries after its first, in microseconds; 0 by default.
+pub const BATCH_WAIT_VAR: &str = "CLERK_SYNC_BATCH_WAIT_US";
+/// Concurrent batch transactions; 2 by default.
+pub const WRITERS_VAR: &str = "CLERK_SYNC_WRITERS";
+/// Longest a delivery waits for its commit before it is answered 503; 10000 ms by default.
+pub const REQUEST_TIMEOUT_VAR: &str = "CLERK_SYNC_REQUEST_TIMEOUT_MS";
 
 /// Everything the sync needs besides the database URL.
 #[derive(Debug, Clone)]
@@ -29,6 +37,33 @@ pub struct Settings {
     pub webhook_path: String,
     /// Pool sizing and timeouts.
     pub database: DatabaseSettings,
+    /// Group commit.
+    pub batch: BatchSettings,
+}
+
+/// Group commit: how deliveries share transactions (see [`crate::writer`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchSettings {
+    /// Most deliveries in one transaction.
+    pub max_events: usize,
+    /// How long a batch waits for more deliveries after its first. Zero takes only what is
+    /// already queued: under load the queue fills while the previous batch commits.
+    pub max_wait: Duration,
+    /// Batch transactions in flight at once.
+    pub writers: usize,
+    /// Longest a delivery waits for its commit before it is answered 503 (Svix gives up at 15 s).
+    pub request_timeout: Duration,
+}
+
+impl Default for BatchSettings {
+    fn default() -> Self {
+        Self {
+            max_events: 64,
+            max_wait: Duration::ZERO,
+            writers: 2,
+            request_timeout: Duration::from_millis(10_000),
+        }
+    }
 }
 
 /// Pool sizing and timeouts. The defaults keep a failing request well inside Svix's 15 s budget.
@@ -78,6 +113,7 @@ impl Settings {
             verifier,
             webhook_path: "/webhooks/clerk".to_owned(),
             database: DatabaseSettings::default(),
+            batch: BatchSettings::default(),
         }
     }
 
@@ -121,8 +157,31 @@ impl Settings {
         if let Some(ms) = number(&get, STATEMENT_TIMEOUT_VAR)? {
             db.statement_timeout = Duration::from_millis(ms);
         }
+        let batch = &mut settings.batch;
+        if let Some(n) = number(&get, BATCH_SIZE_VAR)? {
+            batch.max_events = positive(n, BATCH_SIZE_VAR)?;
+        }
+        if let Some(us) = number(&get, BATCH_WAIT_VAR)? {
+            batch.max_wait = Duration::from_micros(us);
+        }
+        if let Some(n) = number(&get, WRITERS_VAR)? {
+            batch.writers = positive(n, WRITERS_VAR)?;
+        }
+        if let Some(ms) = number(&get, REQUEST_TIMEOUT_VAR)? {
+            batch.request_timeout = Duration::from_millis(ms);
+        }
         Ok(settings)
     }
+}
+
+fn positive(n: u64, name: &'static str) -> Result<usize, ConfigError> {
+    usize::try_from(n)
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or(ConfigError::Invalid {
+            name,
+            reason: "expected a whole number of at least 1",
+        })
 }
 
 fn number(

@@ -49,3 +49,16 @@ pub fn pool_options(settings: &DatabaseSettings) -> PgPoolOptions {
             })
         })
 }
+
+/// A database error for the logs: the SQLSTATE and message, never the `detail`, which can quote
+/// row values (emails).
+pub fn describe(err: &sqlx::Error) -> String {
+    match err {
+        sqlx::Error::Database(db) => format!(
+            "database error {}: {}",
+            db.code().as_deref().unwrap_or("?"),
+            db.message()
+        ),
+        other => other.to_string(),
+    }
+}

@@ -47,6 +47,9 @@ pub enum WebhookError {
     /// 503: the database is unreachable, slow or failing; Svix will retry.
     #[error("the database is unavailable; retry later")]
     DatabaseUnavailable,
+    /// 500: the application's hook refused or failed; nothing was stored and Svix will retry.
+    #[error("the application could not process this event; retry later")]
+    HookFailed,
     /// 500: the service is misconfigured (should be impossible: a sentinel checks at launch).
     #[error("internal error")]
     Internal,
@@ -66,7 +69,7 @@ impl WebhookError {
             Self::TimestampOutOfTolerance | Self::InvalidSignature => Status::Unauthorized,
             Self::InvalidEvent(_) => Status::UnprocessableEntity,
             Self::DatabaseUnavailable => Status::ServiceUnavailable,
-            Self::Internal => Status::InternalServerError,
+            Self::HookFailed | Self::Internal => Status::InternalServerError,
         }
     }
 
@@ -84,6 +87,7 @@ impl WebhookError {
             Self::BodyNotUtf8 => "body_not_utf8",
             Self::InvalidEvent(_) => "invalid_event",
             Self::DatabaseUnavailable => "database_unavailable",
+            Self::HookFailed => "hook_failed",
             Self::Internal => "internal_error",
         }
     }

@@ -26,16 +26,22 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod guard;
+pub mod hooks;
 pub mod routes;
 pub mod store;
 pub mod svix;
 pub mod sync;
+pub mod writer;
+
+use std::sync::Arc;
 
 use rocket::fairing::AdHoc;
 use rocket::{catchers, routes, Build, Rocket};
 use sqlx::PgPool;
 
 use crate::config::Settings;
+use crate::hooks::{Hooks, NoHooks, SharedHooks};
+use crate::writer::Writer;
 
 /// The pool the sync writes through, as Rocket managed state.
 ///
@@ -54,29 +60,75 @@ pub fn rocket(pool: PgPool, settings: Settings) -> Rocket<Build> {
         .mount("/", routes![routes::healthz])
 }
 
-/// Adds the Clerk sync to any Rocket app: runs the migrations at ignition (launch fails if they
-/// cannot run), manages the pool and the verifier, and mounts the webhook route and its JSON
-/// catcher at `settings.webhook_path`.
+/// The Clerk sync as a Rocket stage, with defaults for everything but the pool and settings.
 pub fn stage(pool: PgPool, settings: Settings) -> AdHoc {
-    AdHoc::on_ignite("Clerk sync", move |rocket| async move {
-        let path = settings.webhook_path.clone();
-        let migrations_pool = pool.clone();
-        rocket
-            .attach(AdHoc::try_on_ignite(
-                "Clerk sync migrations",
-                |rocket| async move {
-                    match db::migrate(&migrations_pool).await {
-                        Ok(()) => Ok(rocket),
-                        Err(err) => {
-                            log::error!("clerk-sync migrations failed: {err}");
-                            Err(rocket)
+    ClerkSync::new(pool, settings).stage()
+}
+
+/// Builds the Clerk sync stage for a Rocket app.
+///
+/// ```no_run
+/// # use clerk_sync::{config::Settings, hooks::Hooks, ClerkSync};
+/// struct Welcome;
+/// impl Hooks for Welcome {}
+/// # fn build(pool: sqlx::PgPool, settings: Settings) -> rocket::Rocket<rocket::Build> {
+/// rocket::build().attach(ClerkSync::new(pool, settings).hooks(Welcome).stage())
+/// # }
+/// ```
+pub struct ClerkSync {
+    pool: PgPool,
+    settings: Settings,
+    hooks: SharedHooks,
+}
+
+impl ClerkSync {
+    /// The sync over `pool`, configured by `settings`, with no hooks.
+    pub fn new(pool: PgPool, settings: Settings) -> Self {
+        Self {
+            pool,
+            settings,
+            hooks: Arc::new(NoHooks),
+        }
+    }
+
+    /// Runs your [`Hooks`] on every newly stored event.
+    pub fn hooks(mut self, hooks: impl Hooks) -> Self {
+        self.hooks = Arc::new(hooks);
+        self
+    }
+
+    /// The Rocket stage: runs the migrations at ignition (launch fails if they cannot run),
+    /// starts the writer, manages the pool ([`Store`]), the [`svix::Verifier`] and the
+    /// [`writer::Writer`], and mounts the webhook route and its JSON catcher at
+    /// `settings.webhook_path`.
+    pub fn stage(self) -> AdHoc {
+        let Self {
+            pool,
+            settings,
+            hooks,
+        } = self;
+        AdHoc::on_ignite("Clerk sync", move |rocket| async move {
+            let path = settings.webhook_path.clone();
+            let migrations_pool = pool.clone();
+            let writer = Writer::start(pool.clone(), settings.batch.clone(), hooks);
+            rocket
+                .attach(AdHoc::try_on_ignite(
+                    "Clerk sync migrations",
+                    |rocket| async move {
+                        match db::migrate(&migrations_pool).await {
+                            Ok(()) => Ok(rocket),
+                            Err(err) => {
+                                log::error!("clerk-sync migrations failed: {err}");
+                                Err(rocket)
+                            }
                         }
-                    }
-                },
-            ))
-            .manage(Store { pool })
-            .manage(settings.verifier)
-            .mount(path.as_str(), routes![routes::receive])
-            .register(path.as_str(), catchers![routes::webhook_catcher])
-    })
+                    },
+                ))
+                .manage(Store { pool })
+                .manage(writer)
+                .manage(settings.verifier)
+                .mount(path.as_str(), routes![routes::receive])
+                .register(path.as_str(), catchers![routes::webhook_catcher])
+        })
+    }
 }

@@ -5,10 +5,11 @@ use rocket::serde::json::Json;
 use rocket::{catch, get, post, Request, State};
 use serde::Serialize;
 
+use crate::db;
 use crate::error::{json_body, WebhookError};
 use crate::guard::{ClerkWebhook, Rejection};
 use crate::store::Outcome;
-use crate::sync;
+use crate::writer::{WriteError, Writer};
 use crate::Store;
 
 /// The body of a 200 answer to a delivery.
@@ -25,28 +26,28 @@ pub struct Ack {
 #[post("/", data = "<webhook>")]
 pub async fn receive(
     webhook: ClerkWebhook,
-    store: &State<Store>,
+    writer: &State<Writer>,
 ) -> Result<Json<Ack>, WebhookError> {
-    let outcome = sync::apply(&store.pool, &webhook).await.map_err(|err| {
-        log::error!(
-            "webhook {} ({}) not stored: {}",
-            webhook.svix_id,
-            webhook.envelope.event_type,
-            describe(&err)
-        );
-        WebhookError::DatabaseUnavailable
-    })?;
-    log::info!(
-        "webhook {} {} {} -> {}",
-        webhook.svix_id,
-        webhook.envelope.event_type,
-        webhook.envelope.object_id().as_deref().unwrap_or("-"),
-        outcome.as_str()
-    );
-    Ok(Json(Ack {
-        svix_id: webhook.svix_id,
-        outcome,
-    }))
+    let svix_id = webhook.svix_id.clone();
+    let event_type = webhook.envelope.event_type.clone();
+    let object_id = webhook.envelope.object_id();
+    let object_id = object_id.as_deref().unwrap_or("-");
+    match writer.write(webhook).await {
+        Ok(outcome) => {
+            log::info!(
+                "webhook {svix_id} {event_type} {object_id} -> {}",
+                outcome.as_str()
+            );
+            Ok(Json(Ack { svix_id, outcome }))
+        }
+        Err(err) => {
+            log::error!("webhook {svix_id} {event_type} {object_id} not stored: {err}");
+            Err(match err {
+                WriteError::Hook(_) => WebhookError::HookFailed,
+                _ => WebhookError::DatabaseUnavailable,
+            })
+        }
+    }
 }
 
 /// Renders every error under the webhook path as JSON: the guard's reason when it refused the
@@ -75,7 +76,7 @@ pub async fn healthz(store: &State<Store>) -> (Status, Json<Health>) {
     match sqlx::query("select 1").execute(&store.pool).await {
         Ok(_) => (Status::Ok, Json(Health { status: "ok" })),
         Err(err) => {
-            log::warn!("health check failed: {}", describe(&err));
+            log::warn!("health check failed: {}", db::describe(&err));
             (
                 Status::ServiceUnavailable,
                 Json(Health {
@@ -83,20 +84,5 @@ pub async fn healthz(store: &State<Store>) -> (Status, Json<Health>) {
                 }),
             )
         }
-    }
-}
-
-/// A database error for the logs: the SQLSTATE and message, never the `detail`, which can quote
-/// row values (emails).
-fn describe(err: &sqlx::Error) -> String {
-    match err {
-        sqlx::Error::Database(db) => {
-            format!(
-                "database error {}: {}",
-                db.code().as_deref().unwrap_or("?"),
-                db.message()
-            )
-        }
-        other => other.to_string(),
     }
 }

@@ -1,11 +1,13 @@
-//! Applying a verified delivery: the ledger row and the projection in one transaction.
+//! Applying verified deliveries: ledger rows and projections, in one transaction.
 
+use std::collections::{BTreeMap, HashSet};
 use std::time::SystemTime;
 
 use sqlx::PgPool;
 
 use crate::clerk::ClerkEvent;
 use crate::guard::ClerkWebhook;
+use crate::hooks::{HookError, Hooks, NoHooks};
 use crate::store::projection::{self, Rank, Row, Table, Tombstone, Upsert};
 use crate::store::tables::{self, *};
 use crate::store::{ledger, Outcome, Tx};
@@ -213,63 +215,195 @@ pub fn changes(event: &ClerkEvent) -> Vec<Change<'_>> {
     }
 }
 
-/// Records `webhook` in the ledger and applies it to its projections, atomically. A svix-id seen
-/// before changes nothing and yields [`Outcome::Duplicate`]. When this returns `Ok`, the event
-/// is committed.
-pub async fn apply(pool: &PgPool, webhook: &ClerkWebhook) -> Result<Outcome, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    if !ledger::insert(&mut tx, webhook).await? {
-        return Ok(Outcome::Duplicate);
-    }
-    let outcome = project(&mut tx, webhook).await?;
-    ledger::set_status(&mut tx, &webhook.svix_id, outcome).await?;
-    tx.commit().await?;
-    Ok(outcome)
+/// Why a batch could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// An application hook failed.
+    #[error("hook failed: {0}")]
+    Hook(HookError),
 }
 
-/// Applies the event's changes inside `tx`.
-pub async fn project(tx: &mut Tx<'_>, webhook: &ClerkWebhook) -> Result<Outcome, sqlx::Error> {
-    let data = webhook.envelope.data.get();
-    let at = webhook
-        .envelope
-        .occurred_at_millis()
-        .unwrap_or_else(now_millis);
-    let mut outcome = None;
-    for change in changes(&webhook.event) {
-        let changed = match change {
-            Change::Upsert {
-                table,
-                row,
-                updated_at,
-                rank,
-            } => {
-                let upsert = Upsert {
+/// Records deliveries in the ledger and applies them to the projections, inside `tx`; returns
+/// one outcome per delivery, in order. A svix-id already stored, or repeated in `webhooks`,
+/// yields [`Outcome::Duplicate`] and changes nothing. Nothing is final until `tx` commits.
+///
+/// The projection rules do not depend on order, so the batch is applied table by table, each
+/// table in one statement, in a fixed order that two concurrent batches share.
+pub async fn apply_batch(
+    tx: &mut Tx<'_>,
+    webhooks: &[&ClerkWebhook],
+    hooks: &dyn Hooks,
+) -> Result<Vec<Outcome>, ApplyError> {
+    let mut outcomes = vec![Outcome::Duplicate; webhooks.len()];
+    let mut seen = HashSet::new();
+    let firsts: Vec<&ClerkWebhook> = webhooks
+        .iter()
+        .copied()
+        .filter(|w| seen.insert(w.svix_id.as_str()))
+        .collect();
+    let new: HashSet<String> = ledger::insert(tx, &firsts).await?.into_iter().collect();
+    let mut fresh = HashSet::new();
+    let fresh_indexes: Vec<usize> = (0..webhooks.len())
+        .filter(|&i| {
+            new.contains(&webhooks[i].svix_id) && fresh.insert(webhooks[i].svix_id.as_str())
+        })
+        .collect();
+
+    let mut plan = Plan::default();
+    for &i in &fresh_indexes {
+        let webhook = webhooks[i];
+        let data = webhook.envelope.data.get();
+        let at = webhook
+            .envelope
+            .occurred_at_millis()
+            .unwrap_or_else(now_millis);
+        for change in changes(&webhook.event) {
+            match change {
+                Change::Upsert {
+                    table,
                     row,
-                    data,
-                    version: updated_at.unwrap_or(at),
+                    updated_at,
                     rank,
-                    svix_id: &webhook.svix_id,
-                };
-                !projection::upsert(tx, table, &[upsert]).await?.is_empty()
+                } => {
+                    let upsert = Upsert {
+                        row,
+                        data,
+                        version: updated_at.unwrap_or(at),
+                        rank,
+                        svix_id: &webhook.svix_id,
+                    };
+                    plan.upsert(table, i, upsert);
+                }
+                Change::Delete { table, id } => plan.delete(table, i, Tombstone { id, data, at }),
+                Change::Record => outcomes[i] = Outcome::Recorded,
+                Change::Unhandled => outcomes[i] = Outcome::Unhandled,
             }
-            Change::Delete { table, id } => {
-                let tombstone = Tombstone { id, data, at };
-                !projection::tombstone(tx, table, &[tombstone])
-                    .await?
-                    .is_empty()
+            if outcomes[i] == Outcome::Duplicate {
+                outcomes[i] = Outcome::Stale;
             }
-            Change::Record => return Ok(Outcome::Recorded),
-            Change::Unhandled => return Ok(Outcome::Unhandled),
-        };
-        if changed || outcome.is_none() {
-            outcome = Some(if changed {
-                Outcome::Applied
-            } else {
-                Outcome::Stale
-            });
         }
     }
-    Ok(outcome.unwrap_or(Outcome::Stale))
+    plan.run(tx, &mut outcomes).await?;
+
+    for &i in &fresh_indexes {
+        hooks
+            .in_transaction(tx, webhooks[i], outcomes[i])
+            .await
+            .map_err(ApplyError::Hook)?;
+    }
+    let statuses: Vec<(&str, Outcome)> = fresh_indexes
+        .iter()
+        .map(|&i| (webhooks[i].svix_id.as_str(), outcomes[i]))
+        .collect();
+    ledger::set_statuses(tx, &statuses).await?;
+    Ok(outcomes)
+}
+
+/// Per table, one write per row id, with the index of the event it came from.
+type ByTable<K, W> = Vec<(&'static Table, BTreeMap<K, (usize, W)>)>;
+
+/// The writes of a batch, grouped by table, one per row: the latest payload of each id (by the
+/// same ordering key the SQL applies) and the earliest deletion of each id.
+#[derive(Default)]
+struct Plan<'a> {
+    upserts: ByTable<String, Upsert<'a>>,
+    tombstones: ByTable<&'a str, Tombstone<'a>>,
+}
+
+impl<'a> Plan<'a> {
+    fn upsert(&mut self, table: &'static Table, event: usize, upsert: Upsert<'a>) {
+        let rows = entry(&mut self.upserts, table);
+        let key = |u: &Upsert<'_>| (u.version, u.rank, u.svix_id.to_owned());
+        match rows.get(&upsert.row.id) {
+            Some((_, kept)) if key(kept) >= key(&upsert) => {}
+            _ => {
+                rows.insert(upsert.row.id.clone(), (event, upsert));
+            }
+        }
+    }
+
+    fn delete(&mut self, table: &'static Table, event: usize, tombstone: Tombstone<'a>) {
+        let rows = entry(&mut self.tombstones, table);
+        match rows.get(tombstone.id) {
+            Some((_, kept)) if kept.at <= tombstone.at => {}
+            _ => {
+                rows.insert(tombstone.id, (event, tombstone));
+            }
+        }
+    }
+
+    /// Runs the writes: all advisory locks first, then upserts and deletions table by table in
+    /// the order of [`ALL`], rows in id order, so concurrent batches lock in the same order.
+    async fn run(mut self, tx: &mut Tx<'_>, outcomes: &mut [Outcome]) -> Result<(), sqlx::Error> {
+        let mut locks = Vec::new();
+        for (table, rows) in &self.upserts {
+            for (_, upsert) in rows.values() {
+                locks.extend(projection::parent_locks(table, &upsert.row));
+            }
+        }
+        for (table, rows) in &self.tombstones {
+            locks.extend(
+                rows.keys()
+                    .filter_map(|id| projection::deletion_lock(table, id)),
+            );
+        }
+        projection::take_locks(tx, &locks).await?;
+
+        let order = |table: &Table| ALL.iter().position(|t| std::ptr::eq(*t, table));
+        self.upserts.sort_by_key(|(table, _)| order(table));
+        self.tombstones.sort_by_key(|(table, _)| order(table));
+        for (table, rows) in self.upserts {
+            let (events, upserts): (Vec<usize>, Vec<Upsert<'_>>) = rows.into_values().unzip();
+            let changed: HashSet<String> = projection::upsert(tx, table, &upserts)
+                .await?
+                .into_iter()
+                .collect();
+            for (event, upsert) in events.into_iter().zip(&upserts) {
+                if changed.contains(&upsert.row.id) {
+                    outcomes[event] = Outcome::Applied;
+                }
+            }
+        }
+        for (table, rows) in self.tombstones {
+            let (events, tombstones): (Vec<usize>, Vec<Tombstone<'_>>) = rows.into_values().unzip();
+            let changed: HashSet<String> = projection::tombstone(tx, table, &tombstones)
+                .await?
+                .into_iter()
+                .collect();
+            for (event, tombstone) in events.into_iter().zip(&tombstones) {
+                if changed.contains(tombstone.id) {
+                    outcomes[event] = Outcome::Applied;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn entry<'p, K: Ord, V>(
+    groups: &'p mut Vec<(&'static Table, BTreeMap<K, V>)>,
+    table: &'static Table,
+) -> &'p mut BTreeMap<K, V> {
+    let index = match groups.iter().position(|(t, _)| std::ptr::eq(*t, table)) {
+        Some(index) => index,
+        None => {
+            groups.push((table, BTreeMap::new()));
+            groups.len() - 1
+        }
+    };
+    &mut groups[index].1
+}
+
+/// Applies one delivery in its own transaction and commits it; hooks are not run. For tools and
+/// tests; the server goes through [`crate::writer::Writer`].
+pub async fn apply(pool: &PgPool, webhook: &ClerkWebhook) -> Result<Outcome, ApplyError> {
+    let mut tx = pool.begin().await?;
+    let outcome = apply_batch(&mut tx, &[webhook], &NoHooks).await?[0];
+    tx.commit().await?;
+    Ok(outcome)
 }
 
 fn now_millis() -> i64 {

@@ -3,40 +3,75 @@
 use super::{Outcome, Tx};
 use crate::guard::ClerkWebhook;
 
-/// Records the delivery; `false` if its svix-id is already there. A concurrent delivery of the
-/// same svix-id waits here on the primary key until the first commits or rolls back.
-pub async fn insert(tx: &mut Tx<'_>, webhook: &ClerkWebhook) -> Result<bool, sqlx::Error> {
-    let envelope = &webhook.envelope;
-    let inserted = sqlx::query(
+/// Records deliveries (whose svix-ids must be distinct); returns the svix-ids that were new. A
+/// concurrent delivery of the same svix-id waits here on the primary key until the first commits
+/// or rolls back.
+pub async fn insert(
+    tx: &mut Tx<'_>,
+    webhooks: &[&ClerkWebhook],
+) -> Result<Vec<String>, sqlx::Error> {
+    let envelopes = webhooks.iter().map(|w| &w.envelope);
+    sqlx::query_scalar(
         "insert into clerk.webhook_events
              (svix_id, event_type, object_id, instance_id, event_timestamp, status, payload)
-         values ($1, $2, $3, $4, clerk.from_millis($5), 'applied', $6::jsonb)
-         on conflict (svix_id) do nothing",
+         select v.svix_id, v.event_type, v.object_id, v.instance_id, clerk.from_millis(v.at),
+                'applied', v.payload::jsonb
+         from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
+             as v(svix_id, event_type, object_id, instance_id, at, payload)
+         order by v.svix_id
+         on conflict (svix_id) do nothing
+         returning svix_id",
     )
-    .bind(&webhook.svix_id)
-    .bind(&envelope.event_type)
-    .bind(envelope.object_id())
-    .bind(&envelope.instance_id)
-    .bind(envelope.occurred_at_millis())
-    .bind(&webhook.body)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
+    .bind(
+        webhooks
+            .iter()
+            .map(|w| w.svix_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        envelopes
+            .clone()
+            .map(|e| e.event_type.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(envelopes.clone().map(|e| e.object_id()).collect::<Vec<_>>())
+    .bind(
+        envelopes
+            .clone()
+            .map(|e| e.instance_id.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        envelopes
+            .map(|e| e.occurred_at_millis())
+            .collect::<Vec<_>>(),
+    )
+    .bind(webhooks.iter().map(|w| w.body.as_str()).collect::<Vec<_>>())
+    .fetch_all(&mut **tx)
+    .await
 }
 
-/// Records what applying the delivery did, when it was not `applied` (the inserted default).
-pub async fn set_status(
+/// Records what applying each delivery did, where it was not `applied` (the inserted default).
+pub async fn set_statuses(
     tx: &mut Tx<'_>,
-    svix_id: &str,
-    outcome: Outcome,
+    outcomes: &[(&str, Outcome)],
 ) -> Result<(), sqlx::Error> {
-    if outcome != Outcome::Applied {
-        sqlx::query("update clerk.webhook_events set status = $2 where svix_id = $1")
-            .bind(svix_id)
-            .bind(outcome.as_str())
-            .execute(&mut **tx)
-            .await?;
+    let (ids, statuses): (Vec<&str>, Vec<&str>) = outcomes
+        .iter()
+        .filter(|(_, outcome)| *outcome != Outcome::Applied)
+        .map(|(id, outcome)| (*id, outcome.as_str()))
+        .unzip();
+    if ids.is_empty() {
+        return Ok(());
     }
+    sqlx::query(
+        "update clerk.webhook_events e set status = v.status
+         from unnest($1::text[], $2::text[]) as v(svix_id, status)
+         where e.svix_id = v.svix_id",
+    )
+    .bind(ids)
+    .bind(statuses)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }

@@ -397,7 +397,8 @@ fn cascade_sql(cascade: &Cascade) -> String {
 }
 
 /// Writes payloads into `table` under the ordering rule; returns the ids that changed.
-/// `upserts` must not repeat an id (one statement cannot touch a row twice).
+/// `upserts` must not repeat an id (one statement cannot touch a row twice), and the caller
+/// holds the [`parent_locks`] of every row.
 pub async fn upsert(
     tx: &mut Tx<'_>,
     table: &'static Table,
@@ -421,7 +422,6 @@ pub async fn upsert(
             table.name
         );
     }
-    lock_parents(tx, table, upserts).await?;
     let sql = table.upsert_sql.get_or_init(|| build_upsert_sql(table));
     let mut query = sqlx::query(sql).bind(
         upserts
@@ -443,16 +443,13 @@ pub async fn upsert(
 }
 
 /// Marks objects deleted (creating tombstone rows for ones never seen) and applies the
-/// cascades of the ones whose deletion changed something; returns those ids.
+/// cascades of the ones whose deletion changed something; returns those ids. The caller holds
+/// the [`deletion_lock`] of every id.
 pub async fn tombstone(
     tx: &mut Tx<'_>,
     table: &'static Table,
     tombstones: &[Tombstone<'_>],
 ) -> Result<Vec<String>, sqlx::Error> {
-    let keys: Vec<String> = tombstones.iter().map(|t| lock_key(table, t.id)).collect();
-    if cascades_from(table).next().is_some() {
-        take_locks(tx, &keys, true).await?;
-    }
     let sql = table
         .tombstone_sql
         .get_or_init(|| build_tombstone_sql(table));
@@ -485,42 +482,54 @@ fn bind_column<'q, 'v>(
     }
 }
 
-fn lock_key(parent: &Table, id: &str) -> String {
-    format!("{}:{id}", parent.name)
+/// An advisory lock a write needs, so a parent's deletion and its children's writes are ordered:
+/// children take their parents' locks shared, a deleted parent takes its own exclusive, and
+/// whichever transaction commits second sees the other.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LockKey {
+    key: String,
+    exclusive: bool,
 }
 
-/// Children take their parents' locks shared, so a parent's deletion (exclusive) and a child's
-/// write are ordered: whichever commits second sees the other.
-async fn lock_parents(
-    tx: &mut Tx<'_>,
-    table: &Table,
-    upserts: &[Upsert<'_>],
-) -> Result<(), sqlx::Error> {
-    let mut keys = Vec::new();
-    for cascade in cascades_to(table) {
-        let via = table.column_index(cascade.via);
-        for upsert in upserts {
-            if let Value::Text(Some(parent_id)) = &upsert.row.values[via] {
-                keys.push(lock_key(cascade.parent, parent_id));
-            }
-        }
-    }
-    if keys.is_empty() {
+/// The locks writing `row` into `table` needs: its parents', shared.
+pub fn parent_locks(table: &Table, row: &Row) -> Vec<LockKey> {
+    cascades_to(table)
+        .filter_map(
+            |cascade| match &row.values[table.column_index(cascade.via)] {
+                Value::Text(Some(parent_id)) => Some(LockKey {
+                    key: format!("{}:{parent_id}", cascade.parent.name),
+                    exclusive: false,
+                }),
+                _ => None,
+            },
+        )
+        .collect()
+}
+
+/// The lock deleting `id` from `table` needs: its own, exclusive, if anything cascades from it.
+pub fn deletion_lock(table: &Table, id: &str) -> Option<LockKey> {
+    cascades_from(table).next().map(|_| LockKey {
+        key: format!("{}:{id}", table.name),
+        exclusive: true,
+    })
+}
+
+/// Takes transaction-scoped advisory locks in one statement, in a fixed order, so writers cannot
+/// deadlock on them. `hashtextextended` is Postgres's, so every instance agrees on the keys.
+pub async fn take_locks(tx: &mut Tx<'_>, locks: &[LockKey]) -> Result<(), sqlx::Error> {
+    if locks.is_empty() {
         return Ok(());
     }
-    take_locks(tx, &keys, false).await
-}
-
-/// Transaction-scoped advisory locks, taken in a fixed order so two writers cannot deadlock on
-/// them. `hashtextextended` is Postgres's, so every instance and version agrees on the keys.
-async fn take_locks(tx: &mut Tx<'_>, keys: &[String], exclusive: bool) -> Result<(), sqlx::Error> {
-    let lock = if exclusive {
-        "pg_advisory_xact_lock"
-    } else {
-        "pg_advisory_xact_lock_shared"
-    };
-    let sql = format!("select {lock}(h) from (select distinct hashtextextended(k, 0) as h from unnest($1::text[]) k order by 1) s");
-    sqlx::query(&sql).bind(keys).execute(&mut **tx).await?;
+    sqlx::query(
+        "select case when x then pg_advisory_xact_lock(h) else pg_advisory_xact_lock_shared(h) end
+         from (select hashtextextended(k, 0) as h, bool_or(x) as x
+               from unnest($1::text[], $2::boolean[]) as l(k, x)
+               group by 1 order by 1) s",
+    )
+    .bind(locks.iter().map(|l| l.key.as_str()).collect::<Vec<_>>())
+    .bind(locks.iter().map(|l| l.exclusive).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

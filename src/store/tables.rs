@@ -58,6 +58,22 @@ fn row(id: &str, values: Vec<Value>) -> Row {
     }
 }
 
+/// Every projection, parents before children: the order batches write in.
+pub static ALL: [&Table; 12] = [
+    &USERS,
+    &ORGANIZATIONS,
+    &ROLES,
+    &PERMISSIONS,
+    &ORGANIZATION_MEMBERSHIPS,
+    &ORGANIZATION_INVITATIONS,
+    &ORGANIZATION_DOMAINS,
+    &SESSIONS,
+    &WAITLIST_ENTRIES,
+    &SUBSCRIPTIONS,
+    &SUBSCRIPTION_ITEMS,
+    &PAYMENT_ATTEMPTS,
+];
+
 /// `clerk.users`
 pub static USERS: Table = Table::new(
     "clerk.users",

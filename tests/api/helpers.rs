@@ -228,3 +228,35 @@ pub fn event(file: &str, edits: Value, timestamp: Option<i64>) -> String {
     }
     envelope.to_string()
 }
+
+impl TestApp {
+    /// The sync stage with your hooks, on a bare Rocket.
+    pub async fn with_hooks(
+        options: PgConnectOptions,
+        settings: Settings,
+        hooks: impl clerk_sync::hooks::Hooks,
+    ) -> Self {
+        let app_pool = db::pool_options(&settings.database).connect_lazy_with(options.clone());
+        let stage = clerk_sync::ClerkSync::new(app_pool, settings)
+            .hooks(hooks)
+            .stage();
+        let client = Client::tracked(rocket::build().attach(stage))
+            .await
+            .expect("the app launches");
+        let db = PgPool::connect_with(options)
+            .await
+            .expect("the test database");
+        Self { client, db }
+    }
+
+    /// Delivers all `bodies` at once (svix-ids given), and returns the statuses in order.
+    pub async fn deliver_concurrently(&self, deliveries: &[(String, String)]) -> Vec<(u16, Value)> {
+        let requests = deliveries.iter().map(|(svix_id, body)| async move {
+            let response = self.deliver_as(svix_id, body).await;
+            let status = response.status().code;
+            let body = response.into_string().await.unwrap_or_default();
+            (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+        });
+        rocket::futures::future::join_all(requests).await
+    }
+}

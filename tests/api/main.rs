@@ -2,11 +2,13 @@
 //! database from `#[sqlx::test]` (on the server named by `DATABASE_URL`) and talks HTTP to the
 //! real app through Rocket's local client, with real signatures.
 
+mod batching;
 mod cascades;
 mod convergence;
 mod database;
 mod fixtures;
 mod helpers;
+mod hooks;
 mod signature_vectors;
 mod standalone;
 mod users;

@@ -1,0 +1,50 @@
+//! Your code on synced events: inside the transaction that stores them, or after it commits.
+
+use std::sync::Arc;
+
+use crate::guard::ClerkWebhook;
+use crate::store::{Outcome, Tx};
+
+/// The error a hook returns. Any error type converts into it with `?`.
+pub type HookError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Your code on synced events.
+///
+/// * [`Hooks::in_transaction`] runs inside the transaction that records the event and updates
+///   the projections, after them; write your own tables through `tx` and they change atomically
+///   with ours. An error rolls everything back — the event, its projection, your writes — and
+///   the delivery is answered 503, so Svix retries it later. Other deliveries that shared the
+///   batch are retried once on their own and are not affected.
+/// * [`Hooks::after_commit`] runs after the commit, off the request path (the delivery has been
+///   answered, or is being answered, 200). Use it for side effects such as sending an email. It
+///   runs at most once: if the process stops first, it does not run. For side effects that must
+///   not be lost, write an outbox row in `in_transaction` and process it yourself.
+///
+/// Neither runs for a redelivery of a svix-id already stored.
+#[rocket::async_trait]
+pub trait Hooks: Send + Sync + 'static {
+    /// Runs inside the event's transaction, after the projections.
+    async fn in_transaction(
+        &self,
+        tx: &mut Tx<'_>,
+        webhook: &ClerkWebhook,
+        outcome: Outcome,
+    ) -> Result<(), HookError> {
+        let _ = (tx, webhook, outcome);
+        Ok(())
+    }
+
+    /// Runs after the event's transaction committed.
+    async fn after_commit(&self, webhook: &ClerkWebhook, outcome: Outcome) {
+        let _ = (webhook, outcome);
+    }
+}
+
+/// No hooks.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoHooks;
+
+impl Hooks for NoHooks {}
+
+/// Shared hooks, as the writer holds them.
+pub type SharedHooks = Arc<dyn Hooks>;
