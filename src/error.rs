@@ -17,6 +17,9 @@ pub enum WebhookError {
         /// The limit in force, in bytes.
         limit: u64,
     },
+    /// 405: the webhook endpoint only takes POST.
+    #[error("the webhook endpoint only accepts POST")]
+    MethodNotAllowed,
     /// 415: a content type other than JSON was declared.
     #[error("the content type must be application/json")]
     UnsupportedMediaType,
@@ -60,6 +63,7 @@ impl WebhookError {
     pub fn status(&self) -> Status {
         match self {
             Self::PayloadTooLarge { .. } => Status::PayloadTooLarge,
+            Self::MethodNotAllowed => Status::MethodNotAllowed,
             Self::UnsupportedMediaType => Status::UnsupportedMediaType,
             Self::MissingHeader(_)
             | Self::MalformedHeader(_)
@@ -77,6 +81,7 @@ impl WebhookError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::MissingHeader(_) => "missing_header",
             Self::MalformedHeader(_) => "malformed_header",
@@ -117,6 +122,11 @@ pub(crate) fn json_body(
 
 impl<'r> Responder<'r, 'static> for WebhookError {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        json_body(self.status(), self.code(), &self.to_string()).respond_to(req)
+        let mut response =
+            json_body(self.status(), self.code(), &self.to_string()).respond_to(req)?;
+        if self == Self::MethodNotAllowed {
+            response.set_raw_header("Allow", "POST");
+        }
+        Ok(response)
     }
 }

@@ -127,7 +127,16 @@ impl ClerkSync {
                 .manage(Store { pool })
                 .manage(writer)
                 .manage(settings.verifier)
-                .mount(path.as_str(), routes![routes::receive])
+                .mount(
+                    path.as_str(),
+                    routes![
+                        routes::receive,
+                        routes::get_not_allowed,
+                        routes::put_not_allowed,
+                        routes::patch_not_allowed,
+                        routes::delete_not_allowed,
+                    ],
+                )
                 .register(path.as_str(), catchers![routes::webhook_catcher])
         })
     }

@@ -50,6 +50,30 @@ pub async fn receive(
     }
 }
 
+/// Every other method on the webhook path: 405 with `Allow: POST`, rather than Rocket's 404.
+#[rocket::get("/")]
+pub fn get_not_allowed() -> WebhookError {
+    WebhookError::MethodNotAllowed
+}
+
+/// See [`get_not_allowed`].
+#[rocket::put("/")]
+pub fn put_not_allowed() -> WebhookError {
+    WebhookError::MethodNotAllowed
+}
+
+/// See [`get_not_allowed`].
+#[rocket::patch("/")]
+pub fn patch_not_allowed() -> WebhookError {
+    WebhookError::MethodNotAllowed
+}
+
+/// See [`get_not_allowed`].
+#[rocket::delete("/")]
+pub fn delete_not_allowed() -> WebhookError {
+    WebhookError::MethodNotAllowed
+}
+
 /// Renders every error under the webhook path as JSON: the guard's reason when it refused the
 /// request, otherwise Rocket's own status (404 for other methods and paths, and so on).
 #[catch(default)]

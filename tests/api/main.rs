@@ -9,6 +9,7 @@ mod database;
 mod fixtures;
 mod helpers;
 mod hooks;
+mod hostile;
 mod signature_vectors;
 mod standalone;
 mod users;
