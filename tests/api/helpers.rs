@@ -166,7 +166,10 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(upstream: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(TcpListener::bind("127.0.0.1:0").await.unwrap(), upstream)
+    }
+
+    fn serve(listener: TcpListener, upstream: SocketAddr) -> Self {
         let addr = listener.local_addr().unwrap();
         let tasks = Arc::new(Mutex::new(Vec::new()));
         let conns = tasks.clone();
@@ -258,5 +261,192 @@ impl TestApp {
             (status, serde_json::from_str(&body).unwrap_or(Value::Null))
         });
         rocket::futures::future::join_all(requests).await
+    }
+}
+
+/// A free port on loopback (bound, read, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An app served on a bound port in this process, as Rocket serves it in production.
+pub struct Served {
+    pub port: u16,
+    pub shutdown: rocket::Shutdown,
+    pub task: JoinHandle<Result<rocket::Rocket<rocket::Ignite>, rocket::Error>>,
+}
+
+impl Served {
+    pub async fn start(rocket: rocket::Rocket<rocket::Build>) -> Self {
+        let port = free_port();
+        let figment = rocket
+            .figment()
+            .clone()
+            .merge(("port", port))
+            .merge(("address", "127.0.0.1"))
+            .merge(("log_level", "off"));
+        let rocket = rocket
+            .configure(figment)
+            .ignite()
+            .await
+            .expect("the app ignites");
+        let shutdown = rocket.shutdown();
+        let task = rocket::tokio::spawn(rocket.launch());
+        for _ in 0..200 {
+            if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                break;
+            }
+            rocket::tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Self {
+            port,
+            shutdown,
+            task,
+        }
+    }
+}
+
+/// One HTTP/1.1 request over a fresh connection; `None` if the connection failed or closed
+/// without a response.
+pub async fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> Option<(u16, String)> {
+    use rocket::tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    stream.write_all(&bytes).await.ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.ok()?;
+    let response = String::from_utf8_lossy(&response);
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    Some((
+        status,
+        response
+            .split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned(),
+    ))
+}
+
+/// Signs and POSTs `body` to the webhook on `port`.
+pub async fn post_signed(port: u16, svix_id: &str, body: &str) -> Option<(u16, String)> {
+    let mut headers = signed_headers(SECRET, svix_id, now_seconds(), body.as_bytes());
+    headers.push(("content-type", "application/json".to_owned()));
+    http(port, "POST", "/webhooks/clerk", &headers, body.as_bytes()).await
+}
+
+impl Proxy {
+    /// A proxy on a given address (to bring a cut one back where the app expects it).
+    pub async fn start_on(addr: SocketAddr, upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind(addr).await.unwrap();
+        Self::serve(listener, upstream)
+    }
+}
+
+/// The URL of a test database, for a child process.
+pub async fn database_url(options: &PgConnectOptions) -> String {
+    format!(
+        "postgres://{}@{}:{}/{}",
+        options.get_username(),
+        postgres_addr(options).await.ip(),
+        options.get_port(),
+        options.get_database().unwrap()
+    )
+}
+
+/// The standalone binary, started as an operator would; killed when dropped.
+pub struct Standalone {
+    pub child: std::process::Child,
+    pub port: u16,
+}
+
+impl Standalone {
+    /// The binary with a clean environment and `env` set.
+    pub fn command(env: &[(&str, &str)]) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_standalone"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        command
+    }
+
+    /// Starts it on a free port against `url`, with its output going to `log` if given.
+    pub fn spawn(url: &str, log: Option<&std::path::Path>) -> Self {
+        let port = free_port();
+        let port_text = port.to_string();
+        let mut command = Self::command(&[
+            ("DATABASE_URL", url),
+            ("CLERK_WEBHOOK_SIGNING_SECRET", SECRET),
+            ("ROCKET_PORT", &port_text),
+            ("ROCKET_ADDRESS", "127.0.0.1"),
+        ]);
+        match log {
+            Some(path) => {
+                let file = std::fs::File::create(path).unwrap();
+                command.stdout(file.try_clone().unwrap()).stderr(file);
+            }
+            None => {
+                command
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null());
+            }
+        }
+        Self {
+            child: command.spawn().unwrap(),
+            port,
+        }
+    }
+
+    /// Waits until `/healthz` answers 200.
+    pub async fn ready(&self) {
+        let started = std::time::Instant::now();
+        while http(self.port, "GET", "/healthz", &[], b"")
+            .await
+            .map(|(status, _)| status)
+            != Some(200)
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the server did not come up"
+            );
+            rocket::tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sends a signal (`TERM`, `INT`) the way an orchestrator or a terminal would.
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Standalone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

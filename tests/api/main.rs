@@ -4,12 +4,15 @@
 
 mod batching;
 mod cascades;
+mod concurrency;
 mod convergence;
 mod database;
+mod faults;
 mod fixtures;
 mod helpers;
 mod hooks;
 mod hostile;
+mod instances;
 mod signature_vectors;
 mod standalone;
 mod users;

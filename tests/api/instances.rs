@@ -1,0 +1,112 @@
+//! The service as operators run it: several instances on one database (a rolling deploy), and
+//! shutdown signals in the middle of traffic.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::helpers::*;
+
+#[sqlx::test(migrations = false)]
+async fn two_instances_migrating_at_once_and_receiving_the_same_deliveries_have_one_effect(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    let url = database_url(&db).await;
+    // Both start on an empty database at the same moment: both run the migrations.
+    let (a, b) = (Standalone::spawn(&url, None), Standalone::spawn(&url, None));
+    a.ready().await;
+    b.ready().await;
+
+    let deliveries: Vec<(String, String)> = (0..40)
+        .map(|i| {
+            (
+                new_svix_id(),
+                user_event("user.created", &format!("user_{i}"), 1, "Doe"),
+            )
+        })
+        .collect();
+    let sends = deliveries.iter().flat_map(|(svix_id, body)| {
+        [a.port, b.port].map(|port| async move {
+            post_signed(port, svix_id, body)
+                .await
+                .map(|(status, _)| status)
+        })
+    });
+    let statuses = rocket::futures::future::join_all(sends).await;
+    assert!(statuses.iter().all(|s| *s == Some(200)), "{statuses:?}");
+
+    let direct = PgPool::connect_with(db).await.unwrap();
+    let count = |sql: &'static str| {
+        let direct = direct.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&direct)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(count("select count(*) from clerk.webhook_events").await, 40);
+    assert_eq!(count("select count(*) from clerk.users").await, 40);
+    assert_eq!(count("select count(*) from _sqlx_migrations").await, 2);
+}
+
+/// Sends deliveries from several connections until the server stops answering; returns what
+/// was acknowledged.
+async fn traffic_until_gone(port: u16, connections: usize) -> (Vec<String>, usize) {
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let failed = Arc::new(Mutex::new(0));
+    let senders = (0..connections).map(|c| {
+        let acknowledged = acknowledged.clone();
+        let failed = failed.clone();
+        async move {
+            for n in 0..10_000 {
+                let svix_id = new_svix_id();
+                let body = user_event("user.created", &format!("user_{c}_{n}"), 1, "Doe");
+                match post_signed(port, &svix_id, &body).await {
+                    Some((200, _)) => acknowledged.lock().unwrap().push(svix_id),
+                    Some((status, _)) if status >= 500 => *failed.lock().unwrap() += 1,
+                    Some((status, body)) => panic!("unexpected {status}: {body}"),
+                    None => return,
+                }
+            }
+        }
+    });
+    rocket::futures::future::join_all(senders).await;
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let failed = *failed.lock().unwrap();
+    (acknowledged, failed)
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_shutdown_signal_mid_traffic_loses_no_acknowledged_delivery(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    let url = database_url(&db).await;
+    let direct = PgPool::connect_with(db).await.unwrap();
+    for signal in ["TERM", "INT"] {
+        let mut server = Standalone::spawn(&url, None);
+        server.ready().await;
+        let traffic = rocket::tokio::spawn(traffic_until_gone(server.port, 8));
+        rocket::tokio::time::sleep(Duration::from_millis(500)).await;
+        server.signal(signal);
+        let (acknowledged, _failed) = traffic.await.unwrap();
+        let exit = server.child.wait().unwrap();
+        assert!(exit.success(), "SIG{signal}: exited with {exit}");
+        assert!(!acknowledged.is_empty());
+        let stored: i64 =
+            sqlx::query_scalar("select count(*) from clerk.webhook_events where svix_id = any($1)")
+                .bind(&acknowledged)
+                .fetch_one(&direct)
+                .await
+                .unwrap();
+        assert_eq!(
+            stored,
+            acknowledged.len() as i64,
+            "SIG{signal}: a 2xx without a commit"
+        );
+    }
+}
