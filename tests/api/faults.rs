@@ -30,7 +30,7 @@ async fn a_database_outage_mid_stream_is_503_and_the_service_recovers_by_itself(
     let direct = PgPool::connect_with(db).await.unwrap();
 
     let (mut acknowledged, mut refused) = (Vec::new(), 0);
-    let mut deliver = |n: usize| {
+    let deliver = |n: usize| {
         let svix_id = new_svix_id();
         let body = user_event("user.created", &format!("user_{n}"), 1, "Doe");
         async move { (post_signed(server.port, &svix_id, &body).await, svix_id) }
@@ -113,7 +113,7 @@ async fn a_slow_database_is_503_well_inside_svixs_15_second_budget(
     assert!(took < Duration::from_secs(5), "took {took:?}");
     blocker.rollback().await.unwrap();
     assert_eq!(
-        ledger_has(&direct, &[svix_id.clone()]).await,
+        ledger_has(&direct, std::slice::from_ref(&svix_id)).await,
         0,
         "nothing half-written"
     );

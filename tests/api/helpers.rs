@@ -277,7 +277,6 @@ pub fn free_port() -> u16 {
 pub struct Served {
     pub port: u16,
     pub shutdown: rocket::Shutdown,
-    pub task: JoinHandle<Result<rocket::Rocket<rocket::Ignite>, rocket::Error>>,
 }
 
 impl Served {
@@ -295,7 +294,7 @@ impl Served {
             .await
             .expect("the app ignites");
         let shutdown = rocket.shutdown();
-        let task = rocket::tokio::spawn(rocket.launch());
+        rocket::tokio::spawn(rocket.launch());
         for _ in 0..200 {
             if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
                 break;
