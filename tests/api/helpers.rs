@@ -301,11 +301,7 @@ impl Served {
             }
             rocket::tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        Self {
-            port,
-            shutdown,
-            task,
-        }
+        Self { port, shutdown }
     }
 }
 
