@@ -388,6 +388,11 @@ impl Standalone {
 
     /// Starts it on a free port against `url`, with its output going to `log` if given.
     pub fn spawn(url: &str, log: Option<&std::path::Path>) -> Self {
+        Self::spawn_with(url, log, &[])
+    }
+
+    /// [`Standalone::spawn`] with more environment variables.
+    pub fn spawn_with(url: &str, log: Option<&std::path::Path>, env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let port_text = port.to_string();
         let mut command = Self::command(&[
@@ -396,6 +401,7 @@ impl Standalone {
             ("ROCKET_PORT", &port_text),
             ("ROCKET_ADDRESS", "127.0.0.1"),
         ]);
+        command.envs(env.iter().copied());
         match log {
             Some(path) => {
                 let file = std::fs::File::create(path).unwrap();

@@ -13,6 +13,7 @@ mod helpers;
 mod hooks;
 mod hostile;
 mod instances;
+mod logs;
 mod signature_vectors;
 mod standalone;
 mod users;
