@@ -10,7 +10,7 @@ use rocket::data::{self, ByteUnit, Data, FromData};
 use rocket::request::Request;
 use rocket::{Ignite, Rocket, Sentinel};
 
-use crate::clerk::{ClerkEvent, Envelope};
+use crate::clerk::{ClerkEvent, Envelope, EnvelopeError};
 use crate::error::WebhookError;
 use crate::svix::{SignedHeaders, Verifier};
 
@@ -106,8 +106,10 @@ async fn read(req: &Request<'_>, data: Data<'_>) -> Result<ClerkWebhook, Webhook
     let body = read_body(req, data).await?;
     verifier.verify(&headers, &body, SystemTime::now())?;
     let body = String::from_utf8(body).map_err(|_| WebhookError::BodyNotUtf8)?;
-    let envelope = Envelope::parse(&body).map_err(invalid_event)?;
-    check_storable(&envelope, &body)?;
+    let envelope = Envelope::parse(&body).map_err(|err| match err {
+        EnvelopeError::Json(err) => invalid_event(err),
+        EnvelopeError::Unstorable(reason) => WebhookError::InvalidEvent(reason.to_owned()),
+    })?;
     let event = ClerkEvent::from_envelope(&envelope).map_err(invalid_event)?;
     Ok(ClerkWebhook {
         svix_id: headers.id.to_owned(),
@@ -181,67 +183,6 @@ fn single_header<'r>(
     Ok(value)
 }
 
-/// Refuses envelopes that parse but could never be stored or projected, with a 4xx rather than a
-/// 5xx that Svix would retry for a day to no avail.
-fn check_storable(envelope: &Envelope, body: &str) -> Result<(), WebhookError> {
-    let event_type = envelope.event_type.as_str();
-    if event_type.is_empty()
-        || event_type.len() > 128
-        || !event_type.bytes().all(|b| b.is_ascii_graphic())
-    {
-        return Err(WebhookError::InvalidEvent(
-            "the type is not an event type name".into(),
-        ));
-    }
-    if !envelope.data.get().starts_with('{') {
-        return Err(WebhookError::InvalidEvent(
-            "data is not a JSON object".into(),
-        ));
-    }
-    if let Some(reason) = unstorable(body) {
-        return Err(WebhookError::InvalidEvent(reason.into()));
-    }
-    Ok(())
-}
-
-/// Deepest nesting we store; Clerk payloads nest a handful of levels. Postgres refuses deep
-/// `jsonb` (a stack-depth error), and serde skips raw values without a depth limit.
-const MAX_DEPTH: usize = 64;
-
-/// What a syntactically valid JSON text has that Postgres's `jsonb` cannot take, if anything:
-/// nesting deeper than [`MAX_DEPTH`], or the escape `\u0000` (U+0000 is not storable).
-fn unstorable(json: &str) -> Option<&'static str> {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    let bytes = json.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
-        if in_string {
-            if escaped {
-                escaped = false;
-                if b == b'u' && bytes[i + 1..].starts_with(b"0000") {
-                    return Some("the body contains \\u0000, which Postgres cannot store");
-                }
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > MAX_DEPTH {
-                    return Some("the body nests deeper than 64 levels");
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    None
-}
-
 /// Describes a parse failure by category and position only: serde's messages can quote values,
 /// and values are personal data.
 fn invalid_event(err: serde_json::Error) -> WebhookError {
@@ -255,25 +196,4 @@ fn invalid_event(err: serde_json::Error) -> WebhookError {
         err.line(),
         err.column()
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::unstorable;
-
-    #[test]
-    fn only_a_real_nul_escape_is_unstorable() {
-        assert!(unstorable(r#"{"a":"x\u0000y"}"#).is_some());
-        assert!(unstorable(r#"{"a":"\\\u0000"}"#).is_some());
-        assert!(unstorable(r#"{"a":"\\u0000"}"#).is_none());
-        assert!(unstorable(r#"{"a":"\u0001"}"#).is_none());
-    }
-
-    #[test]
-    fn nesting_counts_outside_strings_only() {
-        let deep = format!("{}{}", "[".repeat(65), "]".repeat(65));
-        assert!(unstorable(&deep).is_some());
-        let shallow = format!(r#"{{"a":"{}"}}"#, "[".repeat(100));
-        assert!(unstorable(&shallow).is_none());
-    }
 }

@@ -48,7 +48,10 @@ fn personal_values(value: &Value, found: &mut BTreeSet<String>) {
 }
 
 #[sqlx::test(migrations = false)]
-async fn a_full_run_logs_ids_and_types_but_no_personal_data(_: PgPoolOptions, db: PgConnectOptions) {
+async fn a_full_run_logs_ids_and_types_but_no_personal_data(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
     let log = std::env::temp_dir().join(format!("clerk-sync-log-{}.txt", new_svix_id()));
     let url = database_url(&db).await;
     let mut command_env = vec![("ROCKET_LOG_LEVEL", "debug")];
@@ -73,9 +76,23 @@ async fn a_full_run_logs_ids_and_types_but_no_personal_data(_: PgPoolOptions, db
     let body = fixture("user.created.json");
     let mut headers = signed_headers(OTHER_SECRET, &new_svix_id(), now_seconds(), body.as_bytes());
     headers.push(("content-type", "application/json".to_owned()));
-    let (status, _) = http(server.port, "POST", "/webhooks/clerk", &headers, body.as_bytes()).await.unwrap();
+    let (status, _) = http(
+        server.port,
+        "POST",
+        "/webhooks/clerk",
+        &headers,
+        body.as_bytes(),
+    )
+    .await
+    .unwrap();
     assert_eq!(status, 401);
-    let (status, _) = post_signed(server.port, &new_svix_id(), r#"{"type":"user.created","data":{"id":7,"email_address":"leak@example.com"}}"#).await.unwrap();
+    let (status, _) = post_signed(
+        server.port,
+        &new_svix_id(),
+        r#"{"type":"user.created","data":{"id":7,"email_address":"leak@example.com"}}"#,
+    )
+    .await
+    .unwrap();
     assert_eq!(status, 422);
     personal.insert("leak@example.com".to_owned());
 
@@ -84,9 +101,18 @@ async fn a_full_run_logs_ids_and_types_but_no_personal_data(_: PgPoolOptions, db
     let logged = std::fs::read_to_string(&log).unwrap();
     std::fs::remove_file(&log).ok();
     assert!(personal.len() > 20, "{personal:?}");
-    let leaked: Vec<&String> = personal.iter().filter(|value| logged.contains(value.as_str())).collect();
+    let leaked: Vec<&String> = personal
+        .iter()
+        .filter(|value| logged.contains(value.as_str()))
+        .collect();
     assert!(leaked.is_empty(), "personal data in the logs: {leaked:?}");
-    assert!(!logged.contains("whsec_") && !logged.contains(&SECRET[6..]), "the secret is in the logs");
-    let missing: Vec<&String> = expected.iter().filter(|value| !logged.contains(value.as_str())).collect();
+    assert!(
+        !logged.contains("whsec_") && !logged.contains(&SECRET[6..]),
+        "the secret is in the logs"
+    );
+    let missing: Vec<&String> = expected
+        .iter()
+        .filter(|value| !logged.contains(value.as_str()))
+        .collect();
     assert!(missing.is_empty(), "not in the logs: {missing:?}");
 }
