@@ -27,6 +27,11 @@ pub const BATCH_WAIT_VAR: &str = "CLERK_SYNC_BATCH_WAIT_US";
 pub const WRITERS_VAR: &str = "CLERK_SYNC_WRITERS";
 /// Longest a delivery waits for its commit before it is answered 503; 10000 ms by default.
 pub const REQUEST_TIMEOUT_VAR: &str = "CLERK_SYNC_REQUEST_TIMEOUT_MS";
+/// How long ledger rows are kept, in hours; 720 (30 days) by default, never below 28.
+pub const RETENTION_VAR: &str = "CLERK_SYNC_LEDGER_RETENTION_HOURS";
+
+/// Svix retries a message for up to 28 hours; a svix-id pruned sooner could be applied twice.
+pub const MIN_RETENTION: Duration = Duration::from_secs(28 * 3600);
 
 /// Everything the sync needs besides the database URL.
 #[derive(Debug, Clone)]
@@ -39,6 +44,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// Group commit.
     pub batch: BatchSettings,
+    /// How long ledger rows are kept before the background pruner deletes them.
+    pub ledger_retention: Duration,
 }
 
 /// Group commit: how deliveries share transactions (see [`crate::writer`]).
@@ -114,6 +121,7 @@ impl Settings {
             webhook_path: "/webhooks/clerk".to_owned(),
             database: DatabaseSettings::default(),
             batch: BatchSettings::default(),
+            ledger_retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 
@@ -169,6 +177,16 @@ impl Settings {
         }
         if let Some(ms) = number(&get, REQUEST_TIMEOUT_VAR)? {
             batch.request_timeout = Duration::from_millis(ms);
+        }
+        if let Some(hours) = number(&get, RETENTION_VAR)? {
+            let retention = Duration::from_secs(hours.saturating_mul(3600));
+            if retention < MIN_RETENTION {
+                return Err(ConfigError::Invalid {
+                    name: RETENTION_VAR,
+                    reason: "must be at least 28 (Svix retries a message for up to 28 hours)",
+                });
+            }
+            settings.ledger_retention = retention;
         }
         Ok(settings)
     }
@@ -258,6 +276,14 @@ mod tests {
                 statement_timeout: Duration::from_millis(1500),
             }
         );
+    }
+
+    #[test]
+    fn the_ledger_is_never_kept_for_less_than_svixs_retry_horizon() {
+        let err = from(&[(SIGNING_SECRET_VAR, SECRET), (RETENTION_VAR, "27")]).unwrap_err();
+        assert!(err.to_string().contains("at least 28"), "{err}");
+        let settings = from(&[(SIGNING_SECRET_VAR, SECRET), (RETENTION_VAR, "28")]).unwrap();
+        assert_eq!(settings.ledger_retention, MIN_RETENTION);
     }
 
     #[test]

@@ -60,6 +60,25 @@ pub fn rocket(pool: PgPool, settings: Settings) -> Rocket<Build> {
         .mount("/", routes![routes::healthz])
 }
 
+/// Prunes the ledger every ten minutes, a thousand rows per statement. Several instances may
+/// prune at once: they only skip each other's rows.
+fn spawn_pruner(pool: PgPool, retention: std::time::Duration) {
+    rocket::tokio::spawn(async move {
+        let mut every = rocket::tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            every.tick().await;
+            match store::ledger::prune(&pool, retention, 1000).await {
+                Ok(0) => {}
+                Ok(n) => log::info!(
+                    "pruned {n} ledger rows older than {}h",
+                    retention.as_secs() / 3600
+                ),
+                Err(err) => log::warn!("ledger pruning failed: {}", db::describe(&err)),
+            }
+        }
+    });
+}
+
 /// The Clerk sync as a Rocket stage, with defaults for everything but the pool and settings.
 pub fn stage(pool: PgPool, settings: Settings) -> AdHoc {
     ClerkSync::new(pool, settings).stage()
@@ -111,6 +130,7 @@ impl ClerkSync {
             let path = settings.webhook_path.clone();
             let migrations_pool = pool.clone();
             let writer = Writer::start(pool.clone(), settings.batch.clone(), hooks);
+            spawn_pruner(pool.clone(), settings.ledger_retention);
             rocket
                 .attach(AdHoc::try_on_ignite(
                     "Clerk sync migrations",

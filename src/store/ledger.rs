@@ -1,6 +1,11 @@
 //! `clerk.webhook_events`: one row per Svix message.
 
+use std::time::Duration;
+
+use sqlx::PgPool;
+
 use super::{Outcome, Tx};
+use crate::config::MIN_RETENTION;
 use crate::guard::ClerkWebhook;
 
 /// Records deliveries (whose svix-ids must be distinct); returns the svix-ids that were new. A
@@ -74,4 +79,29 @@ pub async fn set_statuses(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Deletes ledger rows received more than `retention` ago (never less than 28 hours, whatever is
+/// asked), `batch` rows per statement so no long transaction holds locks; returns how many.
+pub async fn prune(pool: &PgPool, retention: Duration, batch: i64) -> Result<u64, sqlx::Error> {
+    let retention = retention.max(MIN_RETENTION);
+    let mut deleted = 0;
+    loop {
+        let n = sqlx::query(
+            "delete from clerk.webhook_events where svix_id in (
+                 select svix_id from clerk.webhook_events
+                 where received_at < now() - make_interval(secs => $1)
+                 order by received_at
+                 limit $2)",
+        )
+        .bind(retention.as_secs_f64())
+        .bind(batch)
+        .execute(pool)
+        .await?
+        .rows_affected();
+        deleted += n;
+        if n < batch.max(1) as u64 {
+            return Ok(deleted);
+        }
+    }
 }

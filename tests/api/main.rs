@@ -14,6 +14,7 @@ mod hooks;
 mod hostile;
 mod instances;
 mod logs;
+mod retention;
 mod signature_vectors;
 mod standalone;
 mod users;
