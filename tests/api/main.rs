@@ -7,6 +7,7 @@ mod cascades;
 mod concurrency;
 mod convergence;
 mod database;
+mod example_app;
 mod faults;
 mod fixtures;
 mod helpers;
