@@ -27,7 +27,12 @@ struct Profiles;
 #[rocket::async_trait]
 impl Hooks for Profiles {
     /// A `profiles` row for each new user, in the same transaction as `clerk.users`.
-    async fn in_transaction(&self, tx: &mut Tx<'_>, webhook: &ClerkWebhook, _: Outcome) -> Result<(), HookError> {
+    async fn in_transaction(
+        &self,
+        tx: &mut Tx<'_>,
+        webhook: &ClerkWebhook,
+        _: Outcome,
+    ) -> Result<(), HookError> {
         if let ClerkEvent::UserCreated(user) = &webhook.event {
             sqlx::query("insert into profiles (user_id) values ($1) on conflict do nothing")
                 .bind(&user.id)

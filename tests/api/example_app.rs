@@ -12,14 +12,31 @@ use crate::helpers::*;
 mod existing_app;
 
 #[sqlx::test(migrations = false)]
-async fn the_example_app_serves_its_own_routes_from_the_synced_tables(_: PgPoolOptions, db: PgConnectOptions) {
+async fn the_example_app_serves_its_own_routes_from_the_synced_tables(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
     let settings = settings(SECRET);
     let pool = clerk_sync::db::pool_options(&settings.database).connect_lazy_with(db.clone());
-    sqlx::query("create table profiles (user_id text primary key)").execute(&pool).await.unwrap();
-    let client = Client::tracked(existing_app::app(pool.clone(), settings)).await.unwrap();
+    sqlx::query("create table profiles (user_id text primary key)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let client = Client::tracked(existing_app::app(pool.clone(), settings))
+        .await
+        .unwrap();
     let app = TestApp { client, db: pool };
 
-    assert_eq!(app.client.get("/").dispatch().await.into_string().await.unwrap(), "my app, now with Clerk data in its own database");
+    assert_eq!(
+        app.client
+            .get("/")
+            .dispatch()
+            .await
+            .into_string()
+            .await
+            .unwrap(),
+        "my app, now with Clerk data in its own database"
+    );
     let membership = |id: &str, user: &str| {
         event(
             "organizationMembership.created.json",
@@ -36,11 +53,25 @@ async fn the_example_app_serves_its_own_routes_from_the_synced_tables(_: PgPoolO
         expect_status(app.deliver(&body).await, 200).await;
     }
     let members: serde_json::Value = serde_json::from_str(
-        &app.client.get("/orgs/org_1/members").dispatch().await.into_string().await.unwrap(),
+        &app.client
+            .get("/orgs/org_1/members")
+            .dispatch()
+            .await
+            .into_string()
+            .await
+            .unwrap(),
     )
     .unwrap();
-    let names: Vec<&str> = members.as_array().unwrap().iter().map(|m| m["last_name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["last_name"].as_str().unwrap())
+        .collect();
     assert_eq!(names.len(), 2);
-    assert!(names.contains(&"Alpha") && names.contains(&"Beta"), "{members}");
+    assert!(
+        names.contains(&"Alpha") && names.contains(&"Beta"),
+        "{members}"
+    );
     assert_eq!(app.count("select count(*) from profiles").await, 2);
 }
