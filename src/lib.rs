@@ -7,6 +7,8 @@
 //! transaction. 2xx means committed; anything that could not be stored is answered 503 so Svix
 //! retries.
 //!
+//! The whole service, as `src/bin/standalone.rs` runs it:
+//!
 //! ```no_run
 //! use clerk_sync::{config::Settings, db};
 //!
@@ -16,6 +18,33 @@
 //!     let url = std::env::var("DATABASE_URL").expect("DATABASE_URL");
 //!     let pool = db::connect_lazy(&url, &settings.database).expect("a Postgres URL");
 //!     clerk_sync::rocket(pool, settings)
+//! }
+//! ```
+//!
+//! In an existing app, attach [`ClerkSync::stage`] (see `examples/existing_app.rs`). Or use only
+//! the guard, in a route of your own, and get the verified, typed event:
+//!
+//! ```no_run
+//! use clerk_sync::clerk::ClerkEvent;
+//! use clerk_sync::guard::ClerkWebhook;
+//! use clerk_sync::svix::Verifier;
+//!
+//! #[rocket::post("/my/clerk/hook", data = "<webhook>")]
+//! fn my_hook(webhook: ClerkWebhook) -> &'static str {
+//!     match webhook.event {
+//!         ClerkEvent::UserCreated(user) => println!("welcome {}", user.id),
+//!         other => println!("{} ignored", other.event_type()),
+//!     }
+//!     "ok"
+//! }
+//!
+//! #[rocket::launch]
+//! fn rocket() -> _ {
+//!     let secret = std::env::var("CLERK_WEBHOOK_SIGNING_SECRET").expect("the secret");
+//!     rocket::build()
+//!         // Without a managed Verifier, launch aborts (the guard is a Sentinel).
+//!         .manage(Verifier::from_secrets(&secret).expect("a whsec_ secret"))
+//!         .mount("/", rocket::routes![my_hook])
 //! }
 //! ```
 #![forbid(unsafe_code)]

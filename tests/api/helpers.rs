@@ -76,9 +76,12 @@ impl TestApp {
 
     pub async fn with_settings(options: PgConnectOptions, settings: Settings) -> Self {
         let app_pool = db::pool_options(&settings.database).connect_lazy_with(options.clone());
-        let client = Client::tracked(clerk_sync::rocket(app_pool, settings))
-            .await
-            .expect("the app launches");
+        Self::launch(options, clerk_sync::rocket(app_pool, settings)).await
+    }
+
+    /// Launches `rocket` with a local client, and a pool straight to `options` for assertions.
+    pub async fn launch(options: PgConnectOptions, rocket: rocket::Rocket<rocket::Build>) -> Self {
+        let client = Client::tracked(rocket).await.expect("the app launches");
         let db = PgPool::connect_with(options)
             .await
             .expect("the test database");
@@ -243,13 +246,7 @@ impl TestApp {
         let stage = clerk_sync::ClerkSync::new(app_pool, settings)
             .hooks(hooks)
             .stage();
-        let client = Client::tracked(rocket::build().attach(stage))
-            .await
-            .expect("the app launches");
-        let db = PgPool::connect_with(options)
-            .await
-            .expect("the test database");
-        Self { client, db }
+        Self::launch(options, rocket::build().attach(stage)).await
     }
 
     /// Delivers all `bodies` at once (svix-ids given), and returns the statuses in order.
