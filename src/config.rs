@@ -21,7 +21,7 @@ pub const ACQUIRE_TIMEOUT_VAR: &str = "DATABASE_ACQUIRE_TIMEOUT_MS";
 pub const STATEMENT_TIMEOUT_VAR: &str = "DATABASE_STATEMENT_TIMEOUT_MS";
 /// Most deliveries one transaction holds; 64 by default.
 pub const BATCH_SIZE_VAR: &str = "CLERK_SYNC_BATCH_SIZE";
-/// How long a batch waits for more deliveries after its first, in microseconds; 0 by default.
+/// How long a batch waits for more deliveries after its first, in microseconds; 500 by default.
 pub const BATCH_WAIT_VAR: &str = "CLERK_SYNC_BATCH_WAIT_US";
 /// Concurrent batch transactions; 2 by default.
 pub const WRITERS_VAR: &str = "CLERK_SYNC_WRITERS";
@@ -66,7 +66,9 @@ impl Default for BatchSettings {
     fn default() -> Self {
         Self {
             max_events: 64,
-            max_wait: Duration::ZERO,
+            // Measured on 2 cores with 16 and 64 connections: 0.5 ms of waiting fills batches a
+            // little better than none and costs nothing next to a commit's fsync.
+            max_wait: Duration::from_micros(500),
             writers: 2,
             request_timeout: Duration::from_millis(10_000),
         }

@@ -52,6 +52,9 @@ pub struct ClerkWebhook {
     pub svix_id: String,
     /// The envelope, with `data` kept verbatim.
     pub envelope: Envelope,
+    /// The `id` of the object in `data` (a Clerk id, not personal data): what logs and the
+    /// ledger identify the event by.
+    pub object_id: Option<String>,
     /// The typed event.
     pub event: ClerkEvent,
     /// The exact body that was signed.
@@ -113,6 +116,7 @@ async fn read(req: &Request<'_>, data: Data<'_>) -> Result<ClerkWebhook, Webhook
     let event = ClerkEvent::from_envelope(&envelope).map_err(invalid_event)?;
     Ok(ClerkWebhook {
         svix_id: headers.id.to_owned(),
+        object_id: envelope.object_id(),
         envelope,
         event,
         body,

@@ -30,7 +30,7 @@ pub async fn receive(
 ) -> Result<Json<Ack>, WebhookError> {
     let svix_id = webhook.svix_id.clone();
     let event_type = webhook.envelope.event_type.clone();
-    let object_id = webhook.envelope.object_id();
+    let object_id = webhook.object_id.clone();
     let object_id = object_id.as_deref().unwrap_or("-");
     match writer.write(webhook).await {
         Ok(outcome) => {

@@ -39,7 +39,12 @@ pub async fn insert(
             .map(|e| e.event_type.as_str())
             .collect::<Vec<_>>(),
     )
-    .bind(envelopes.clone().map(|e| e.object_id()).collect::<Vec<_>>())
+    .bind(
+        webhooks
+            .iter()
+            .map(|w| w.object_id.as_deref())
+            .collect::<Vec<_>>(),
+    )
     .bind(
         envelopes
             .clone()

@@ -23,7 +23,7 @@ impl Hooks for TxRecorder {
         webhook: &ClerkWebhook,
         _: Outcome,
     ) -> Result<(), HookError> {
-        let object_id = webhook.envelope.object_id().unwrap_or_default();
+        let object_id = webhook.object_id.clone().unwrap_or_default();
         if Some(object_id.as_str()) == self.fail_on {
             return Err("this user is refused by the application".into());
         }
