@@ -94,6 +94,8 @@ pub fn rocket(pool: PgPool, settings: Settings) -> Rocket<Build> {
 fn spawn_pruner(pool: PgPool, retention: std::time::Duration) {
     rocket::tokio::spawn(async move {
         let mut every = rocket::tokio::time::interval(std::time::Duration::from_secs(600));
+        // The first tick is immediate; skip it, so pruning never races the migrations at start.
+        every.tick().await;
         loop {
             every.tick().await;
             match store::ledger::prune(&pool, retention, 1000).await {
