@@ -238,18 +238,19 @@ pub async fn apply_batch(
     hooks: &dyn Hooks,
 ) -> Result<Vec<Outcome>, ApplyError> {
     let mut outcomes = vec![Outcome::Duplicate; webhooks.len()];
+    // The first delivery of each svix-id in the batch; the ledger says which of those are new.
     let mut seen = HashSet::new();
-    let firsts: Vec<&ClerkWebhook> = webhooks
-        .iter()
-        .copied()
-        .filter(|w| seen.insert(w.svix_id.as_str()))
+    let firsts: Vec<usize> = (0..webhooks.len())
+        .filter(|&i| seen.insert(webhooks[i].svix_id.as_str()))
         .collect();
-    let new: HashSet<String> = ledger::insert(tx, &firsts).await?.into_iter().collect();
-    let mut fresh = HashSet::new();
-    let fresh_indexes: Vec<usize> = (0..webhooks.len())
-        .filter(|&i| {
-            new.contains(&webhooks[i].svix_id) && fresh.insert(webhooks[i].svix_id.as_str())
-        })
+    let first_webhooks: Vec<&ClerkWebhook> = firsts.iter().map(|&i| webhooks[i]).collect();
+    let new: HashSet<String> = ledger::insert(tx, &first_webhooks)
+        .await?
+        .into_iter()
+        .collect();
+    let fresh_indexes: Vec<usize> = firsts
+        .into_iter()
+        .filter(|&i| new.contains(&webhooks[i].svix_id))
         .collect();
 
     let mut plan = Plan::default();
