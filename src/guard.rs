@@ -149,17 +149,17 @@ async fn read_body(req: &Request<'_>, data: Data<'_>) -> Result<Vec<u8>, Webhook
 
 /// Picks the `svix-*` headers if any is present, else the unbranded `webhook-*` ones.
 fn signed_headers<'r>(req: &'r Request<'_>) -> Result<SignedHeaders<'r>, WebhookError> {
-    let h = req.headers();
-    let names = if [SVIX.id, SVIX.timestamp, SVIX.signature]
-        .iter()
-        .any(|name| h.contains(*name))
-        || ![STANDARD.id, STANDARD.timestamp, STANDARD.signature]
+    let present = |names: &HeaderNames| {
+        [names.id, names.timestamp, names.signature]
             .iter()
-            .any(|name| h.contains(*name))
-    {
-        &SVIX
-    } else {
+            .any(|name| req.headers().contains(*name))
+    };
+    // Svix's names unless only the unbranded ones came; a request with neither is told what
+    // Svix sends.
+    let names = if present(&STANDARD) && !present(&SVIX) {
         &STANDARD
+    } else {
+        &SVIX
     };
     let id = single_header(req, names.id, MAX_ID_LEN)?;
     if id.contains(' ') {
