@@ -16,9 +16,9 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
-use clerk_sync::svix::{sign, SigningKey};
+use clerk_sync::svix::{sign, unix_seconds, SigningKey};
 use rocket::tokio::io::{AsyncReadExt, AsyncWriteExt};
 use rocket::tokio::net::TcpStream;
 
@@ -103,7 +103,7 @@ fn presign(args: &Args, run: u64) -> Vec<Delivery> {
     let key =
         SigningKey::parse(args.secret.split_whitespace().next().unwrap()).expect("a valid secret");
     let (host, path) = split_url(&args.url);
-    let timestamp = unix_seconds().to_string();
+    let timestamp = unix_seconds(SystemTime::now()).to_string();
     let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ run);
     let mut users: Vec<(String, u64)> = Vec::new();
     let mut deliveries: Vec<Delivery> = Vec::with_capacity(args.events);
@@ -145,13 +145,6 @@ fn split_url(url: &str) -> (String, String) {
     let rest = url.strip_prefix("http://").expect("an http:// URL");
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
     (host.to_owned(), format!("/{path}"))
-}
-
-fn unix_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 /// Reads one HTTP/1.1 response with a content-length; returns its status.
@@ -260,7 +253,7 @@ fn process_stats(pid: u32) -> Option<(u64, u64)> {
 #[rocket::main]
 async fn main() {
     let args = args();
-    let run = unix_seconds();
+    let run = unix_seconds(SystemTime::now());
     let started = Instant::now();
     let deliveries = Arc::new(presign(&args, run));
     eprintln!(

@@ -3,11 +3,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::SystemTime;
 
-use sqlx::PgPool;
-
 use crate::clerk::ClerkEvent;
 use crate::guard::ClerkWebhook;
-use crate::hooks::{HookError, Hooks, NoHooks};
+use crate::hooks::{HookError, Hooks};
 use crate::store::projection::{self, Rank, Row, Table, Tombstone, Upsert};
 use crate::store::tables::{self, *};
 use crate::store::{ledger, Outcome, Tx};
@@ -396,15 +394,6 @@ fn entry<'p, K: Ord, V>(
         }
     };
     &mut groups[index].1
-}
-
-/// Applies one delivery in its own transaction and commits it; hooks are not run. For tools and
-/// tests; the server goes through [`crate::writer::Writer`].
-pub async fn apply(pool: &PgPool, webhook: &ClerkWebhook) -> Result<Outcome, ApplyError> {
-    let mut tx = pool.begin().await?;
-    let outcome = apply_batch(&mut tx, &[webhook], &NoHooks).await?[0];
-    tx.commit().await?;
-    Ok(outcome)
 }
 
 fn now_millis() -> i64 {
