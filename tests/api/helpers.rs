@@ -261,15 +261,6 @@ impl TestApp {
     }
 }
 
-/// A free port on loopback (bound, read, released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// An app served on a bound port in this process, as Rocket serves it in production.
 pub struct Served {
     pub port: u16,
@@ -277,27 +268,33 @@ pub struct Served {
 }
 
 impl Served {
+    /// Launches on a port of the kernel's choosing (so parallel tests never race for one) and
+    /// learns which from Rocket's liftoff.
     pub async fn start(rocket: rocket::Rocket<rocket::Build>) -> Self {
-        let port = free_port();
         let figment = rocket
             .figment()
             .clone()
-            .merge(("port", port))
+            .merge(("port", 0))
             .merge(("address", "127.0.0.1"))
             .merge(("log_level", "off"));
+        let (bound, port) = rocket::tokio::sync::oneshot::channel();
+        let bound = std::sync::Mutex::new(Some(bound));
         let rocket = rocket
             .configure(figment)
+            .attach(rocket::fairing::AdHoc::on_liftoff("port", move |rocket| {
+                Box::pin(async move {
+                    if let Some(bound) = bound.lock().unwrap().take() {
+                        let _ = bound.send(rocket.config().port);
+                    }
+                })
+            }))
             .ignite()
             .await
             .expect("the app ignites");
         let shutdown = rocket.shutdown();
         rocket::tokio::spawn(rocket.launch());
-        for _ in 0..200 {
-            if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                break;
-            }
-            rocket::tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let port = port.await.expect("the app lifts off");
+        assert_ne!(port, 0);
         Self { port, shutdown }
     }
 }
@@ -367,7 +364,10 @@ pub async fn database_url(options: &PgConnectOptions) -> String {
 /// The standalone binary, started as an operator would; killed when dropped.
 pub struct Standalone {
     pub child: std::process::Child,
+    /// Known once [`Standalone::ready`] returned.
     pub port: u16,
+    log: std::path::PathBuf,
+    owned_log: bool,
 }
 
 impl Standalone {
@@ -383,42 +383,63 @@ impl Standalone {
         command
     }
 
-    /// Starts it on a free port against `url`, with its output going to `log` if given.
+    /// Starts it against `url`, with its output going to `log` if given. It binds a port of the
+    /// kernel's choosing (`ROCKET_PORT=0`); [`Standalone::ready`] reads which from its output, so
+    /// parallel tests can never race each other for a port.
     pub fn spawn(url: &str, log: Option<&std::path::Path>) -> Self {
         Self::spawn_with(url, log, &[])
     }
 
     /// [`Standalone::spawn`] with more environment variables.
     pub fn spawn_with(url: &str, log: Option<&std::path::Path>, env: &[(&str, &str)]) -> Self {
-        let port = free_port();
-        let port_text = port.to_string();
         let mut command = Self::command(&[
             ("DATABASE_URL", url),
             ("CLERK_WEBHOOK_SIGNING_SECRET", SECRET),
-            ("ROCKET_PORT", &port_text),
+            ("ROCKET_PORT", "0"),
             ("ROCKET_ADDRESS", "127.0.0.1"),
         ]);
         command.envs(env.iter().copied());
-        match log {
-            Some(path) => {
-                let file = std::fs::File::create(path).unwrap();
-                command.stdout(file.try_clone().unwrap()).stderr(file);
-            }
-            None => {
-                command
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null());
-            }
-        }
+        let (log, owned_log) = match log {
+            Some(path) => (path.to_owned(), false),
+            None => (
+                std::env::temp_dir().join(format!("clerk-sync-{}.log", new_svix_id())),
+                true,
+            ),
+        };
+        let file = std::fs::File::create(&log).unwrap();
+        command.stdout(file.try_clone().unwrap()).stderr(file);
         Self {
             child: command.spawn().unwrap(),
-            port,
+            port: 0,
+            log,
+            owned_log,
         }
     }
 
-    /// Waits until `/healthz` answers 200.
-    pub async fn ready(&self) {
+    /// Waits for the launch line that names the port, then until `/healthz` answers 200.
+    pub async fn ready(&mut self) {
+        const LAUNCHED: &str = "Rocket has launched from http://127.0.0.1:";
         let started = std::time::Instant::now();
+        while self.port == 0 {
+            let output = std::fs::read_to_string(&self.log).unwrap_or_default();
+            // Only a whole line: the port's digits may still be being written.
+            if let Some((port, _)) = output
+                .split(LAUNCHED)
+                .nth(1)
+                .and_then(|rest| rest.split_once('\n'))
+            {
+                self.port = port.trim().parse().unwrap();
+                break;
+            }
+            if let Some(exit) = self.child.try_wait().unwrap() {
+                panic!("the server exited with {exit}:\n{output}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the server did not come up:\n{output}"
+            );
+            rocket::tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         while http(self.port, "GET", "/healthz", &[], b"")
             .await
             .map(|(status, _)| status)
@@ -446,5 +467,8 @@ impl Drop for Standalone {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if self.owned_log {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }

@@ -16,7 +16,7 @@ async fn two_instances_migrating_at_once_and_receiving_the_same_deliveries_have_
 ) {
     let url = database_url(&db).await;
     // Both start on an empty database at the same moment: both run the migrations.
-    let (a, b) = (Standalone::spawn(&url, None), Standalone::spawn(&url, None));
+    let (mut a, mut b) = (Standalone::spawn(&url, None), Standalone::spawn(&url, None));
     a.ready().await;
     b.ready().await;
 

@@ -37,7 +37,7 @@ async fn standalone_stores_a_signed_user_created_on_a_bound_port(
     _: PgPoolOptions,
     db: PgConnectOptions,
 ) {
-    let server = Standalone::spawn(&database_url(&db).await, None);
+    let mut server = Standalone::spawn(&database_url(&db).await, None);
     server.ready().await;
     let (status, ack) = post_signed(server.port, &new_svix_id(), &fixture("user.created.json"))
         .await
