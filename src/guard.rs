@@ -10,7 +10,7 @@ use rocket::data::{self, ByteUnit, Data, FromData};
 use rocket::request::Request;
 use rocket::{Ignite, Rocket, Sentinel};
 
-use crate::clerk::{ClerkEvent, Envelope, EnvelopeError};
+use crate::clerk::{describe_json_error, ClerkEvent, Envelope, EnvelopeError};
 use crate::error::WebhookError;
 use crate::svix::{SignedHeaders, Verifier};
 
@@ -110,10 +110,12 @@ async fn read(req: &Request<'_>, data: Data<'_>) -> Result<ClerkWebhook, Webhook
     verifier.verify(&headers, &body, SystemTime::now())?;
     let body = String::from_utf8(body).map_err(|_| WebhookError::BodyNotUtf8)?;
     let envelope = Envelope::parse(&body).map_err(|err| match err {
-        EnvelopeError::Json(err) => invalid_event(err),
+        EnvelopeError::Json(err) => WebhookError::InvalidEvent(describe_json_error(&err)),
         EnvelopeError::Unstorable(reason) => WebhookError::InvalidEvent(reason.to_owned()),
     })?;
-    let event = ClerkEvent::from_envelope(&envelope).map_err(invalid_event)?;
+    // A payload that does not fit its type is still Clerk's signed event: it is kept (as
+    // `Unparsed`, status `failed`) rather than refused, so a fixed version can replay it.
+    let event = ClerkEvent::read(&envelope);
     Ok(ClerkWebhook {
         svix_id: headers.id.to_owned(),
         object_id: envelope.object_id(),
@@ -185,19 +187,4 @@ fn single_header<'r>(
         return Err(WebhookError::MalformedHeader(name));
     }
     Ok(value)
-}
-
-/// Describes a parse failure by category and position only: serde's messages can quote values,
-/// and values are personal data.
-fn invalid_event(err: serde_json::Error) -> WebhookError {
-    use serde_json::error::Category;
-    let what = match err.classify() {
-        Category::Syntax | Category::Eof | Category::Io => "not valid JSON",
-        Category::Data => "JSON that does not match the Clerk event shape",
-    };
-    WebhookError::InvalidEvent(format!(
-        "{what} (line {}, column {})",
-        err.line(),
-        err.column()
-    ))
 }

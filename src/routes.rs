@@ -5,6 +5,7 @@ use rocket::serde::json::Json;
 use rocket::{catch, get, post, Request, State};
 use serde::Serialize;
 
+use crate::clerk::ClerkEvent;
 use crate::db;
 use crate::error::{json_body, WebhookError};
 use crate::guard::{ClerkWebhook, Rejection};
@@ -32,7 +33,23 @@ pub async fn receive(
     let event_type = webhook.envelope.event_type.clone();
     let object_id = webhook.object_id.clone();
     let object_id = object_id.as_deref().unwrap_or("-");
+    let unparsed = match &webhook.event {
+        ClerkEvent::Unparsed { reason, .. } => Some(reason.clone()),
+        _ => None,
+    };
     match writer.write(webhook).await {
+        Ok(Outcome::Failed) => {
+            // Acknowledged because it is stored; loud because this version cannot read it.
+            log::error!(
+                "webhook {svix_id} {event_type} {object_id} -> failed: the payload is {}; \
+                 kept in the ledger for `clerk-sync replay --failed`",
+                unparsed.as_deref().unwrap_or("unreadable")
+            );
+            Ok(Json(Ack {
+                svix_id,
+                outcome: Outcome::Failed,
+            }))
+        }
         Ok(outcome) => {
             log::info!(
                 "webhook {svix_id} {event_type} {object_id} -> {}",

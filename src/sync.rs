@@ -35,6 +35,8 @@ pub enum Change<'e> {
     Record,
     /// Unknown type: keep it in the ledger only.
     Unhandled,
+    /// A payload that did not fit its type: keep it in the ledger only, as failed.
+    Failed,
 }
 
 fn upsert(
@@ -210,6 +212,7 @@ pub fn changes(event: &ClerkEvent) -> Vec<Change<'_>> {
         ),
 
         Unknown { .. } => vec![Change::Unhandled],
+        Unparsed { .. } => vec![Change::Failed],
     }
 }
 
@@ -279,6 +282,7 @@ pub async fn apply_batch(
                 Change::Delete { table, id } => plan.delete(table, i, Tombstone { id, data, at }),
                 Change::Record => outcomes[i] = Outcome::Recorded,
                 Change::Unhandled => outcomes[i] = Outcome::Unhandled,
+                Change::Failed => outcomes[i] = Outcome::Failed,
             }
             if outcomes[i] == Outcome::Duplicate {
                 outcomes[i] = Outcome::Stale;

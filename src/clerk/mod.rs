@@ -153,6 +153,17 @@ macro_rules! clerk_events {
                 /// The payload as sent.
                 data: Box<RawValue>,
             },
+            /// A type this version models, with a payload that does not fit the model (Clerk
+            /// changed a field, or our model is wrong). Kept in the ledger with status `failed`,
+            /// so `clerk-sync replay --failed` can apply it once a fixed version is deployed.
+            Unparsed {
+                /// The event type as sent.
+                event_type: String,
+                /// The payload as sent.
+                data: Box<RawValue>,
+                /// What did not fit, by category and position only (never a value).
+                reason: String,
+            },
         }
 
         impl ClerkEvent {
@@ -171,11 +182,23 @@ macro_rules! clerk_events {
                 })
             }
 
+            /// Reads the typed payload like [`ClerkEvent::from_envelope`], but keeps a payload
+            /// that does not fit its type as [`ClerkEvent::Unparsed`] instead of failing.
+            pub fn read(envelope: &Envelope) -> Self {
+                Self::from_envelope(envelope).unwrap_or_else(|err| Self::Unparsed {
+                    event_type: envelope.event_type.clone(),
+                    data: envelope.data.clone(),
+                    reason: describe_json_error(&err),
+                })
+            }
+
             /// The event type, e.g. `user.created`.
             pub fn event_type(&self) -> &str {
                 match self {
                     $( Self::$variant(_) => $event_type, )*
-                    Self::Unknown { event_type, .. } => event_type,
+                    Self::Unknown { event_type, .. } | Self::Unparsed { event_type, .. } => {
+                        event_type
+                    }
                 }
             }
         }
@@ -320,6 +343,17 @@ fn unstorable(json: &str) -> Option<&'static str> {
         }
     }
     None
+}
+
+/// Describes a parse failure by category and position only: serde's messages can quote values,
+/// and values are personal data.
+pub fn describe_json_error(err: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match err.classify() {
+        Category::Syntax | Category::Eof | Category::Io => "not valid JSON",
+        Category::Data => "JSON that does not match the Clerk event shape",
+    };
+    format!("{what} (line {}, column {})", err.line(), err.column())
 }
 
 /// Reads `null` as the type's default, for lists Clerk sends as `[]`, `null` or not at all.

@@ -16,6 +16,9 @@ pub enum Outcome {
     Recorded,
     /// A type this version does not know: recorded in the ledger only.
     Unhandled,
+    /// A known type whose payload this version could not read: recorded in the ledger only,
+    /// for `clerk-sync replay --failed`.
+    Failed,
     /// The svix-id was seen before: nothing changed at all.
     Duplicate,
 }
@@ -28,6 +31,7 @@ impl Outcome {
             Self::Stale => "stale",
             Self::Recorded => "recorded",
             Self::Unhandled => "unhandled",
+            Self::Failed => "failed",
             Self::Duplicate => "duplicate",
         }
     }

@@ -167,14 +167,35 @@ async fn a_verified_body_that_is_not_an_event_is_422(_: PgPoolOptions, db: PgCon
         r#"{"data": {"id": "user_1"}}"#,
         r#"{"type": "user.created"}"#,
         r#"{"type": 7, "data": {}}"#,
-        // A known type whose data does not fit it.
-        r#"{"type": "user.created", "data": {"first_name": "no id"}}"#,
     ];
     for body in not_events {
         let error = expect_status(app.deliver(body).await, 422).await;
         assert_eq!(error["error"], "invalid_event", "{body}");
     }
     assert_eq!(app.ledger_rows().await, 0);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_known_type_whose_payload_does_not_fit_is_kept_as_failed(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    let app = TestApp::spawn(db).await;
+    let misfits = [
+        r#"{"type": "user.created", "data": {"first_name": "no id"}}"#,
+        r#"{"type": "user.updated", "data": {"id": 42}}"#,
+        r#"{"type": "session.ended", "data": {"id": "sess_1", "status": ["not", "a", "string"]}}"#,
+    ];
+    for body in misfits {
+        let ack = expect_status(app.deliver(body).await, 200).await;
+        assert_eq!(ack["outcome"], "failed", "{body}");
+    }
+    let failed = app
+        .count("select count(*) from clerk.webhook_events where status = 'failed'")
+        .await;
+    assert_eq!(failed, 3);
+    assert_eq!(app.user_rows().await, 0);
+    assert_eq!(app.count("select count(*) from clerk.sessions").await, 0);
 }
 
 #[sqlx::test(migrations = false)]
