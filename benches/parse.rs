@@ -20,7 +20,7 @@ const FAMILIES: [&str; 8] = [
 fn parsing(c: &mut Criterion) {
     for family in FAMILIES {
         let path = format!(
-            "{}/tests/fixtures/clerk/{family}.json",
+            "{}/fixtures/clerk/{family}.json",
             env!("CARGO_MANIFEST_DIR")
         );
         // Minified, as Svix delivers it.

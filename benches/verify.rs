@@ -16,7 +16,7 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// as a user with a few identities looks.
 fn body() -> String {
     let mut event: serde_json::Value =
-        serde_json::from_str(include_str!("../tests/fixtures/clerk/user.updated.json")).unwrap();
+        serde_json::from_str(include_str!("../fixtures/clerk/user.updated.json")).unwrap();
     let emails: Vec<serde_json::Value> = (0..3)
         .map(|i| serde_json::json!({ "id": format!("idn_{i}"), "object": "email_address", "email_address": format!("john.doe+{i}@example.com"), "verification": { "status": "verified", "strategy": "email_code" }, "linked_to": [] }))
         .collect();
