@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::metrics::MetricsToken;
 use crate::svix::{KeyError, Verifier};
 
 /// The signing secret(s) of the Clerk webhook endpoint, whitespace-separated during a rotation.
@@ -30,6 +31,9 @@ pub const REQUEST_TIMEOUT_VAR: &str = "CLERK_SYNC_REQUEST_TIMEOUT_MS";
 /// How long ledger rows are kept, in hours; 720 (30 days) by default, never below 28.
 pub const RETENTION_VAR: &str = "CLERK_SYNC_LEDGER_RETENTION_HOURS";
 
+/// The bearer token that `GET /metrics` requires; without it the endpoint is off (404).
+pub const METRICS_TOKEN_VAR: &str = "CLERK_SYNC_METRICS_TOKEN";
+
 /// Svix retries a message for up to 28 hours; a svix-id pruned sooner could be applied twice.
 pub const MIN_RETENTION: Duration = Duration::from_secs(28 * 3600);
 
@@ -46,6 +50,8 @@ pub struct Settings {
     pub batch: BatchSettings,
     /// How long ledger rows are kept before the background pruner deletes them.
     pub ledger_retention: Duration,
+    /// The token `GET /metrics` requires; `None` turns the endpoint off.
+    pub metrics_token: Option<MetricsToken>,
 }
 
 /// Group commit: how deliveries share transactions (see [`crate::writer`]).
@@ -124,6 +130,7 @@ impl Settings {
             database: DatabaseSettings::default(),
             batch: BatchSettings::default(),
             ledger_retention: Duration::from_secs(30 * 24 * 3600),
+            metrics_token: None,
         }
     }
 
@@ -190,6 +197,7 @@ impl Settings {
             }
             settings.ledger_retention = retention;
         }
+        settings.metrics_token = get(METRICS_TOKEN_VAR).and_then(|t| MetricsToken::new(&t));
         Ok(settings)
     }
 }

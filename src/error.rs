@@ -44,7 +44,8 @@ pub enum WebhookError {
     /// 400: the body is not UTF-8, so it cannot be a Standard Webhooks payload.
     #[error("the body is not UTF-8")]
     BodyNotUtf8,
-    /// 422: the verified body is not a Clerk event envelope, or its `data` does not fit its type.
+    /// 422: the verified body is not a Clerk event envelope (a known type whose `data` does not
+    /// fit is stored as `failed` instead).
     #[error("the body is not a Clerk event: {0}")]
     InvalidEvent(String),
     /// 503: the database is unreachable, slow or failing; Svix will retry.

@@ -12,6 +12,7 @@ use rocket::{Ignite, Rocket, Sentinel};
 
 use crate::clerk::{describe_json_error, ClerkEvent, Envelope, EnvelopeError};
 use crate::error::WebhookError;
+use crate::metrics::Metrics;
 use crate::svix::{SignedHeaders, Verifier};
 
 /// The name of the Rocket limit on webhook bodies: `ROCKET_LIMITS={clerk_webhook="2MiB"}`.
@@ -75,6 +76,9 @@ impl<'r> FromData<'r> for ClerkWebhook {
             Ok(webhook) => data::Outcome::Success(webhook),
             Err(err) => {
                 log::warn!("webhook refused: {} ({})", err.code(), err.status().code);
+                if let Some(metrics) = req.rocket().state::<Metrics>() {
+                    metrics.rejected(err.code());
+                }
                 req.local_cache(|| Rejection(Some(err.clone())));
                 data::Outcome::Error((err.status(), err))
             }
@@ -109,20 +113,28 @@ async fn read(req: &Request<'_>, data: Data<'_>) -> Result<ClerkWebhook, Webhook
     let body = read_body(req, data).await?;
     verifier.verify(&headers, &body, SystemTime::now())?;
     let body = String::from_utf8(body).map_err(|_| WebhookError::BodyNotUtf8)?;
-    let envelope = Envelope::parse(&body).map_err(|err| match err {
+    ClerkWebhook::from_body(headers.id.to_owned(), body).map_err(|err| match err {
         EnvelopeError::Json(err) => WebhookError::InvalidEvent(describe_json_error(&err)),
         EnvelopeError::Unstorable(reason) => WebhookError::InvalidEvent(reason.to_owned()),
-    })?;
-    // A payload that does not fit its type is still Clerk's signed event: it is kept (as
-    // `Unparsed`, status `failed`) rather than refused, so a fixed version can replay it.
-    let event = ClerkEvent::read(&envelope);
-    Ok(ClerkWebhook {
-        svix_id: headers.id.to_owned(),
-        object_id: envelope.object_id(),
-        envelope,
-        event,
-        body,
     })
+}
+
+impl ClerkWebhook {
+    /// Parses a body that was verified (or comes from the ledger, or from a backfill). A payload
+    /// that does not fit its type is still Clerk's event: it is kept as
+    /// [`ClerkEvent::Unparsed`] (status `failed`) rather than refused, so a fixed version can
+    /// replay it.
+    pub fn from_body(svix_id: String, body: String) -> Result<Self, EnvelopeError> {
+        let envelope = Envelope::parse(&body)?;
+        let event = ClerkEvent::read(&envelope);
+        Ok(Self {
+            svix_id,
+            object_id: envelope.object_id(),
+            envelope,
+            event,
+            body,
+        })
+    }
 }
 
 /// Reads the whole body up to the limit; a larger body is refused, never truncated.

@@ -50,13 +50,17 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod backfill;
 pub mod clerk;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod guard;
 pub mod hooks;
+pub mod metrics;
+pub mod replay;
 pub mod routes;
+pub mod stats;
 pub mod store;
 pub mod svix;
 pub mod sync;
@@ -82,11 +86,27 @@ pub struct Store {
     pub pool: PgPool,
 }
 
-/// The whole service: the sync [`stage`] plus `GET /healthz`.
+/// The whole service: the sync [`stage`] plus `GET /healthz` and `GET /metrics`.
 pub fn rocket(pool: PgPool, settings: Settings) -> Rocket<Build> {
+    let metrics_access = routes::MetricsAccess(settings.metrics_token.clone());
     rocket::build()
         .attach(stage(pool, settings))
-        .mount("/", routes![routes::healthz])
+        .manage(metrics_access)
+        .mount("/", routes![routes::healthz, routes::metrics])
+}
+
+/// Runs the whole service until Ctrl-C or SIGTERM: a pool for `database_url` sized by
+/// `settings`, [`rocket`], and Rocket's own configuration (`ROCKET_ADDRESS`, `ROCKET_PORT`, ...).
+pub async fn serve(database_url: &str, settings: Settings) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let pool = db::connect_lazy(database_url, &settings.database)
+        .context("DATABASE_URL is not a valid Postgres URL")?;
+    let rocket = rocket(pool, settings)
+        .ignite()
+        .await
+        .context("could not start")?;
+    rocket.launch().await.context("the server failed")?;
+    Ok(())
 }
 
 /// Prunes the ledger every ten minutes, a thousand rows per statement. Several instances may
@@ -160,7 +180,9 @@ impl ClerkSync {
         AdHoc::on_ignite("Clerk sync", move |rocket| async move {
             let path = settings.webhook_path.clone();
             let migrations_pool = pool.clone();
-            let writer = Writer::start(pool.clone(), settings.batch.clone(), hooks);
+            let metrics = metrics::Metrics::new();
+            let writer =
+                Writer::start(pool.clone(), settings.batch.clone(), hooks, metrics.clone());
             spawn_pruner(pool.clone(), settings.ledger_retention);
             rocket
                 .attach(AdHoc::try_on_ignite(
@@ -177,6 +199,7 @@ impl ClerkSync {
                 ))
                 .manage(Store { pool })
                 .manage(writer)
+                .manage(metrics)
                 .manage(settings.verifier)
                 .mount(
                     path.as_str(),

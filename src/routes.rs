@@ -1,6 +1,6 @@
 //! HTTP handlers: the webhook endpoint, its catcher and the health check.
 
-use rocket::http::Status;
+use rocket::http::{ContentType, Status};
 use rocket::serde::json::Json;
 use rocket::{catch, get, post, Request, State};
 use serde::Serialize;
@@ -9,6 +9,7 @@ use crate::clerk::ClerkEvent;
 use crate::db;
 use crate::error::{json_body, WebhookError};
 use crate::guard::{ClerkWebhook, Rejection};
+use crate::metrics::{Metrics, MetricsToken};
 use crate::store::Outcome;
 use crate::writer::{WriteError, Writer};
 use crate::Store;
@@ -28,6 +29,7 @@ pub struct Ack {
 pub async fn receive(
     webhook: ClerkWebhook,
     writer: &State<Writer>,
+    metrics: &State<Metrics>,
 ) -> Result<Json<Ack>, WebhookError> {
     let svix_id = webhook.svix_id.clone();
     let event_type = webhook.envelope.event_type.clone();
@@ -37,7 +39,13 @@ pub async fn receive(
         ClerkEvent::Unparsed { reason, .. } => Some(reason.clone()),
         _ => None,
     };
-    match writer.write(webhook).await {
+    let result = writer.write(webhook).await;
+    match &result {
+        Ok(outcome) => metrics.delivered(&event_type, *outcome),
+        Err(WriteError::Hook(_)) => metrics.failed(WebhookError::HookFailed.code()),
+        Err(_) => metrics.failed(WebhookError::DatabaseUnavailable.code()),
+    }
+    match result {
         Ok(Outcome::Failed) => {
             // Acknowledged because it is stored; loud because this version cannot read it.
             log::error!(
@@ -124,6 +132,78 @@ pub async fn healthz(store: &State<Store>) -> (Status, Json<Health>) {
                     status: "unavailable",
                 }),
             )
+        }
+    }
+}
+
+/// The token `/metrics` requires, as managed state; `None` when metrics are off.
+#[derive(Debug, Clone)]
+pub struct MetricsAccess(pub Option<MetricsToken>);
+
+/// `GET /metrics`: the Prometheus text format, for `Authorization: Bearer <token>` only. The
+/// counts are business data (sign-ups per hour), and a Shuttle URL is public.
+#[get("/metrics")]
+pub fn metrics(
+    bearer: Bearer<'_>,
+    access: &State<MetricsAccess>,
+    metrics: &State<Metrics>,
+) -> Result<(ContentType, String), MetricsRefusal> {
+    let Some(token) = &access.0 else {
+        return Err(MetricsRefusal::Disabled);
+    };
+    if !bearer.0.is_some_and(|presented| token.matches(presented)) {
+        return Err(MetricsRefusal::Unauthorized);
+    }
+    let text =
+        ContentType::new("text", "plain").with_params([("version", "0.0.4"), ("charset", "utf-8")]);
+    Ok((text, metrics.render()))
+}
+
+/// The token of an `Authorization: Bearer <token>` header, if the request has one.
+#[derive(Debug)]
+pub struct Bearer<'r>(pub Option<&'r str>);
+
+#[rocket::async_trait]
+impl<'r> rocket::request::FromRequest<'r> for Bearer<'r> {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(req: &'r Request<'_>) -> rocket::request::Outcome<Self, Self::Error> {
+        let token = req
+            .headers()
+            .get_one("authorization")
+            .and_then(|value| value.strip_prefix("Bearer "));
+        rocket::request::Outcome::Success(Bearer(token))
+    }
+}
+
+/// Why `/metrics` was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsRefusal {
+    /// 404: no token is configured, so the endpoint is off.
+    Disabled,
+    /// 401: the bearer token is missing or wrong.
+    Unauthorized,
+}
+
+impl<'r> rocket::response::Responder<'r, 'static> for MetricsRefusal {
+    fn respond_to(self, req: &'r Request<'_>) -> rocket::response::Result<'static> {
+        match self {
+            Self::Disabled => json_body(
+                Status::NotFound,
+                "metrics_disabled",
+                "set CLERK_SYNC_METRICS_TOKEN to serve /metrics",
+            )
+            .respond_to(req),
+            Self::Unauthorized => {
+                let mut response = json_body(
+                    Status::Unauthorized,
+                    "unauthorized",
+                    "send Authorization: Bearer <CLERK_SYNC_METRICS_TOKEN>",
+                )
+                .respond_to(req)?;
+                response.set_raw_header("WWW-Authenticate", "Bearer");
+                Ok(response)
+            }
         }
     }
 }

@@ -254,14 +254,39 @@ pub async fn apply_batch(
         .filter(|&i| new.contains(&webhooks[i].svix_id))
         .collect();
 
-    let mut plan = Plan::default();
+    project(tx, webhooks, &fresh_indexes, &mut outcomes).await?;
+
     for &i in &fresh_indexes {
+        hooks
+            .in_transaction(tx, webhooks[i], outcomes[i])
+            .await
+            .map_err(ApplyError::Hook)?;
+    }
+    let statuses: Vec<(&str, Outcome)> = fresh_indexes
+        .iter()
+        .map(|&i| (webhooks[i].svix_id.as_str(), outcomes[i]))
+        .collect();
+    ledger::set_statuses(tx, &statuses).await?;
+    Ok(outcomes)
+}
+
+/// Applies the deliveries at `indexes` to the projections and sets their outcomes (the ledger
+/// is not touched).
+async fn project(
+    tx: &mut Tx<'_>,
+    webhooks: &[&ClerkWebhook],
+    indexes: &[usize],
+    outcomes: &mut [Outcome],
+) -> Result<(), sqlx::Error> {
+    let mut plan = Plan::default();
+    for &i in indexes {
         let webhook = webhooks[i];
         let data = webhook.envelope.data.get();
         let at = webhook
             .envelope
             .occurred_at_millis()
             .unwrap_or_else(now_millis);
+        outcomes[i] = Outcome::Stale;
         for change in changes(&webhook.event) {
             match change {
                 Change::Upsert {
@@ -284,24 +309,22 @@ pub async fn apply_batch(
                 Change::Unhandled => outcomes[i] = Outcome::Unhandled,
                 Change::Failed => outcomes[i] = Outcome::Failed,
             }
-            if outcomes[i] == Outcome::Duplicate {
-                outcomes[i] = Outcome::Stale;
-            }
         }
     }
-    plan.run(tx, &mut outcomes).await?;
+    plan.run(tx, outcomes).await
+}
 
-    for &i in &fresh_indexes {
-        hooks
-            .in_transaction(tx, webhooks[i], outcomes[i])
-            .await
-            .map_err(ApplyError::Hook)?;
-    }
-    let statuses: Vec<(&str, Outcome)> = fresh_indexes
-        .iter()
-        .map(|&i| (webhooks[i].svix_id.as_str(), outcomes[i]))
-        .collect();
-    ledger::set_statuses(tx, &statuses).await?;
+/// Applies events that are already in the ledger to the projections again, under the same
+/// ordering rules, without hooks: what `clerk-sync replay` runs. Returns one outcome per event:
+/// [`Outcome::Applied`] where the event's key is still the row's newest (the row is written again
+/// from it, so a fixed parser corrects it), [`Outcome::Stale`] where a newer event supersedes it.
+pub async fn reapply(
+    tx: &mut Tx<'_>,
+    webhooks: &[&ClerkWebhook],
+) -> Result<Vec<Outcome>, sqlx::Error> {
+    let mut outcomes = vec![Outcome::Stale; webhooks.len()];
+    let all: Vec<usize> = (0..webhooks.len()).collect();
+    project(tx, webhooks, &all, &mut outcomes).await?;
     Ok(outcomes)
 }
 

@@ -18,6 +18,7 @@ use sqlx::PgPool;
 use crate::config::BatchSettings;
 use crate::guard::ClerkWebhook;
 use crate::hooks::SharedHooks;
+use crate::metrics::Metrics;
 use crate::store::Outcome;
 use crate::sync::{self, ApplyError};
 
@@ -61,7 +62,12 @@ pub struct Writer {
 
 impl Writer {
     /// Starts `settings.writers` writer tasks on the current Tokio runtime.
-    pub fn start(pool: PgPool, settings: BatchSettings, hooks: SharedHooks) -> Self {
+    pub fn start(
+        pool: PgPool,
+        settings: BatchSettings,
+        hooks: SharedHooks,
+        metrics: Metrics,
+    ) -> Self {
         let capacity = settings.max_events.max(1) * settings.writers.max(1) * 4;
         let (jobs, queue) = mpsc::channel(capacity);
         let queue = Arc::new(Mutex::new(queue));
@@ -71,6 +77,7 @@ impl Writer {
                 queue: queue.clone(),
                 settings: settings.clone(),
                 hooks: hooks.clone(),
+                metrics: metrics.clone(),
             };
             rocket::tokio::spawn(task.run());
         }
@@ -103,6 +110,7 @@ struct WriterTask {
     queue: Arc<Mutex<mpsc::Receiver<Job>>>,
     settings: BatchSettings,
     hooks: SharedHooks,
+    metrics: Metrics,
 }
 
 impl WriterTask {
@@ -167,6 +175,14 @@ impl WriterTask {
     }
 
     async fn commit(&self, webhooks: &[&ClerkWebhook]) -> Result<Vec<Outcome>, ApplyError> {
+        let started = std::time::Instant::now();
+        let result = self.transaction(webhooks).await;
+        self.metrics
+            .batch(webhooks.len(), started.elapsed(), result.is_ok());
+        result
+    }
+
+    async fn transaction(&self, webhooks: &[&ClerkWebhook]) -> Result<Vec<Outcome>, ApplyError> {
         let mut tx = self.pool.begin().await?;
         let outcomes = sync::apply_batch(&mut tx, webhooks, self.hooks.as_ref()).await?;
         tx.commit().await?;

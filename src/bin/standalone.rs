@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clerk_sync::config::Settings;
-use clerk_sync::db;
 
 #[rocket::main]
 async fn main() -> ExitCode {
@@ -24,12 +23,5 @@ async fn run() -> anyhow::Result<()> {
         .filter(|url| !url.trim().is_empty())
         .context("DATABASE_URL is not set")?;
     let settings = Settings::from_env()?;
-    let pool = db::connect_lazy(&url, &settings.database)
-        .context("DATABASE_URL is not a valid Postgres URL")?;
-    let rocket = clerk_sync::rocket(pool, settings)
-        .ignite()
-        .await
-        .context("could not start")?;
-    rocket.launch().await.context("the server failed")?;
-    Ok(())
+    clerk_sync::serve(&url, settings).await
 }

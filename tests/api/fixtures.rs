@@ -6,9 +6,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::helpers::*;
 
-/// Every fixture file, relative to `tests/fixtures/clerk`.
+/// Every fixture file, relative to `fixtures/clerk`.
 pub fn all_fixture_files() -> Vec<String> {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/clerk");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/clerk");
     let mut files = Vec::new();
     for dir in ["", "variants", "variants/dashboard-catalog"] {
         for entry in std::fs::read_dir(format!("{root}/{dir}")).unwrap() {

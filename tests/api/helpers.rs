@@ -22,7 +22,7 @@ pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 pub const OTHER_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 
 pub fn fixture(path: &str) -> String {
-    let file = format!("{}/tests/fixtures/clerk/{path}", env!("CARGO_MANIFEST_DIR"));
+    let file = format!("{}/fixtures/clerk/{path}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&file).unwrap_or_else(|err| panic!("{file}: {err}"))
 }
 
@@ -371,9 +371,11 @@ pub struct Standalone {
 }
 
 impl Standalone {
-    /// The binary with a clean environment and `env` set.
-    pub fn command(env: &[(&str, &str)]) -> std::process::Command {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_standalone"));
+    /// `command` with a clean environment and `env` set.
+    pub fn command_of(
+        mut command: std::process::Command,
+        env: &[(&str, &str)],
+    ) -> std::process::Command {
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default());
@@ -392,12 +394,32 @@ impl Standalone {
 
     /// [`Standalone::spawn`] with more environment variables.
     pub fn spawn_with(url: &str, log: Option<&std::path::Path>, env: &[(&str, &str)]) -> Self {
-        let mut command = Self::command(&[
-            ("DATABASE_URL", url),
-            ("CLERK_WEBHOOK_SIGNING_SECRET", SECRET),
-            ("ROCKET_PORT", "0"),
-            ("ROCKET_ADDRESS", "127.0.0.1"),
-        ]);
+        let program = std::process::Command::new(env!("CARGO_BIN_EXE_standalone"));
+        Self::spawn_program(program, url, log, env)
+    }
+
+    /// `clerk-sync serve`, as the README runs it.
+    pub fn spawn_serve(url: &str) -> Self {
+        let mut program = std::process::Command::new(env!("CARGO_BIN_EXE_clerk-sync"));
+        program.arg("serve");
+        Self::spawn_program(program, url, None, &[])
+    }
+
+    fn spawn_program(
+        program: std::process::Command,
+        url: &str,
+        log: Option<&std::path::Path>,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut command = Self::command_of(
+            program,
+            &[
+                ("DATABASE_URL", url),
+                ("CLERK_WEBHOOK_SIGNING_SECRET", SECRET),
+                ("ROCKET_PORT", "0"),
+                ("ROCKET_ADDRESS", "127.0.0.1"),
+            ],
+        );
         command.envs(env.iter().copied());
         let (log, owned_log) = match log {
             Some(path) => (path.to_owned(), false),
@@ -453,6 +475,11 @@ impl Standalone {
         }
     }
 
+    /// What it printed so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// Sends a signal (`TERM`, `INT`) the way an orchestrator or a terminal would.
     pub fn signal(&self, name: &str) {
         let status = std::process::Command::new("kill")
@@ -470,5 +497,31 @@ impl Drop for Standalone {
         if self.owned_log {
             let _ = std::fs::remove_file(&self.log);
         }
+    }
+}
+
+/// What a run of the `clerk-sync` tool printed, and its exit code.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `clerk-sync args...` with a clean environment and `env`, off the async runtime (so an
+/// app served by this test keeps answering).
+pub async fn clerk_sync(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Standalone::command_of(
+        std::process::Command::new(env!("CARGO_BIN_EXE_clerk-sync")),
+        env,
+    );
+    command.args(args);
+    let output = rocket::tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }

@@ -99,7 +99,11 @@ async fn a_shutdown_signal_mid_traffic_loses_no_acknowledged_delivery(
         server.signal(signal);
         let (acknowledged, _failed) = traffic.await.unwrap();
         let exit = server.child.wait().unwrap();
-        assert!(exit.success(), "SIG{signal}: exited with {exit}");
+        assert!(
+            exit.success(),
+            "SIG{signal}: exited with {exit}:\n{}",
+            server.output()
+        );
         assert!(!acknowledged.is_empty());
         let stored: i64 =
             sqlx::query_scalar("select count(*) from clerk.webhook_events where svix_id = any($1)")

@@ -2,8 +2,10 @@
 //! database from `#[sqlx::test]` (on the server named by `DATABASE_URL`) and talks HTTP to the
 //! real app through Rocket's local client, with real signatures.
 
+mod backfill;
 mod batching;
 mod cascades;
+mod cli;
 mod concurrency;
 mod convergence;
 mod database;
@@ -15,6 +17,7 @@ mod hooks;
 mod hostile;
 mod instances;
 mod logs;
+mod metrics;
 mod retention;
 mod signature_vectors;
 mod standalone;

@@ -1,0 +1,207 @@
+//! Backfill, the database side: objects read from the Clerk Backend API are written exactly as
+//! webhooks are, so a backfill racing live deliveries never overwrites newer data and never
+//! resurrects a deleted object.
+//!
+//! Each object becomes a synthetic delivery of its `*.updated` event, with the svix-id
+//! `backfill_<id>_<updated_at>`: the same ordering key decides between it and live deliveries
+//! (a webhook carrying the same state wins the tie), its ledger row shows where a row came from,
+//! and running the same backfill twice over unchanged objects is a no-op. The listing's cursor
+//! is committed in the same transaction as the page it follows.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use sqlx::PgPool;
+
+use crate::clerk::EnvelopeError;
+use crate::guard::ClerkWebhook;
+use crate::hooks::NoHooks;
+use crate::store::Outcome;
+use crate::sync::{self, ApplyError};
+
+/// A listing of the Clerk Backend API that a backfill reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    /// `GET /v1/users`.
+    Users,
+    /// `GET /v1/organizations`.
+    Organizations,
+    /// `GET /v1/organization_memberships`, every membership of the instance.
+    Memberships,
+}
+
+impl Resource {
+    /// All of them, in the order a backfill reads them (parents first).
+    pub const ALL: [Self; 3] = [Self::Users, Self::Organizations, Self::Memberships];
+
+    /// The name used on the command line and in `clerk.backfill_cursors`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Users => "users",
+            Self::Organizations => "organizations",
+            Self::Memberships => "memberships",
+        }
+    }
+
+    /// The Backend API path of the listing.
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Users => "/v1/users",
+            Self::Organizations => "/v1/organizations",
+            Self::Memberships => "/v1/organization_memberships",
+        }
+    }
+
+    /// The event a snapshot of this resource is written as.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            Self::Users => "user.updated",
+            Self::Organizations => "organization.updated",
+            Self::Memberships => "organizationMembership.updated",
+        }
+    }
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where a listing stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cursor {
+    /// The offset of the first object not yet written.
+    pub next_offset: i64,
+    /// The id of the last object written: the next page should repeat it in its overlap.
+    pub last_id: Option<String>,
+    /// The listing was read to its end.
+    pub finished: bool,
+}
+
+/// The stored cursor of `resource`, if a backfill of it ever started.
+pub async fn cursor(pool: &PgPool, resource: Resource) -> Result<Option<Cursor>, sqlx::Error> {
+    let row: Option<(i64, Option<String>, bool)> = sqlx::query_as(
+        "select next_offset, last_id, finished_at is not null
+         from clerk.backfill_cursors where resource = $1",
+    )
+    .bind(resource.name())
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(next_offset, last_id, finished)| Cursor {
+        next_offset,
+        last_id,
+        finished,
+    }))
+}
+
+/// Starts `resource` over from offset 0.
+pub async fn restart(pool: &PgPool, resource: Resource) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into clerk.backfill_cursors (resource) values ($1)
+         on conflict (resource) do update
+         set next_offset = 0, last_id = null, started_at = now(), updated_at = now(),
+             finished_at = null",
+    )
+    .bind(resource.name())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Marks `resource` as read to its end.
+pub async fn finish(pool: &PgPool, resource: Resource) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update clerk.backfill_cursors set finished_at = now(), updated_at = now()
+         where resource = $1",
+    )
+    .bind(resource.name())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Why an object of a listing cannot be written.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The object has no string `id`.
+    #[error("an object without an id")]
+    NoId,
+    /// The synthetic envelope could not be stored (too deep, `\u0000`).
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+}
+
+/// The synthetic delivery that writes `object`, fetched at `fetched_at_ms`.
+pub fn snapshot(
+    resource: Resource,
+    object: &RawValue,
+    fetched_at_ms: i64,
+) -> Result<ClerkWebhook, SnapshotError> {
+    #[derive(Deserialize)]
+    struct Key {
+        id: Option<String>,
+        updated_at: Option<i64>,
+    }
+    let key: Key = serde_json::from_str(object.get()).map_err(EnvelopeError::from)?;
+    let id = key.id.ok_or(SnapshotError::NoId)?;
+    let version = key.updated_at.unwrap_or(fetched_at_ms);
+    let body = format!(
+        r#"{{"type":"{}","object":"event","timestamp":{fetched_at_ms},"data":{}}}"#,
+        resource.event_type(),
+        object.get()
+    );
+    Ok(ClerkWebhook::from_body(
+        format!("backfill_{id}_{version}"),
+        body,
+    )?)
+}
+
+/// What writing one page did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PageReport {
+    /// Objects that changed a row.
+    pub applied: u64,
+    /// Objects older than (or equal to) what was stored, or already deleted: nothing changed.
+    pub unchanged: u64,
+    /// Objects this version could not read (kept in the ledger as `failed`).
+    pub failed: u64,
+}
+
+/// Writes one page of `resource` and moves its cursor past it, in one transaction; with
+/// `dry_run` the transaction is rolled back, so the report says what would have happened.
+pub async fn write_page(
+    pool: &PgPool,
+    resource: Resource,
+    snapshots: &[ClerkWebhook],
+    cursor: &Cursor,
+    dry_run: bool,
+) -> Result<PageReport, ApplyError> {
+    let refs: Vec<&ClerkWebhook> = snapshots.iter().collect();
+    let mut tx = pool.begin().await?;
+    let outcomes = sync::apply_batch(&mut tx, &refs, &NoHooks).await?;
+    sqlx::query(
+        "update clerk.backfill_cursors set next_offset = $2, last_id = $3, updated_at = now()
+         where resource = $1",
+    )
+    .bind(resource.name())
+    .bind(cursor.next_offset)
+    .bind(&cursor.last_id)
+    .execute(&mut *tx)
+    .await?;
+    if dry_run {
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+    }
+    let mut report = PageReport::default();
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Applied => report.applied += 1,
+            Outcome::Failed => report.failed += 1,
+            _ => report.unchanged += 1,
+        }
+    }
+    Ok(report)
+}

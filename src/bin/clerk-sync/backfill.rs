@@ -1,0 +1,235 @@
+//! `clerk-sync backfill`: pages of the Clerk Backend API, written as webhooks would be.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use clerk_sync::backfill::{self, Cursor, PageReport, Resource};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use sqlx::PgPool;
+
+use crate::clerk_api::{ClerkApi, Page};
+use crate::{progress, DatabaseArgs, Done, Usage};
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// The instance's secret key (`sk_live_...`, `sk_test_...`).
+    #[arg(long, env = "CLERK_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// The Backend API's base URL.
+    #[arg(long, env = "CLERK_API_URL", default_value = "https://api.clerk.com")]
+    api_url: String,
+    /// Only these listings (default: all three, in this order).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Listing>,
+    /// Objects per request (Clerk allows at most 500).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=500))]
+    page_size: u64,
+    /// Read and apply everything inside transactions that are rolled back: the counts are
+    /// exact, and nothing is kept (cursors included).
+    #[arg(long)]
+    dry_run: bool,
+    /// Start over instead of resuming an interrupted backfill.
+    #[arg(long)]
+    restart: bool,
+    /// Retries of a request that fails with 5xx or a lost connection, before giving up.
+    #[arg(long, default_value_t = 5)]
+    max_retries: u32,
+    /// The first backoff step in milliseconds; each retry waits twice as long as the last.
+    #[arg(long, default_value_t = 500)]
+    backoff_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Listing {
+    Users,
+    Organizations,
+    Memberships,
+}
+
+impl From<Listing> for Resource {
+    fn from(listing: Listing) -> Self {
+        match listing {
+            Listing::Users => Resource::Users,
+            Listing::Organizations => Resource::Organizations,
+            Listing::Memberships => Resource::Memberships,
+        }
+    }
+}
+
+pub async fn run(pool: &PgPool, args: BackfillArgs) -> anyhow::Result<Done> {
+    let secret_key = args
+        .secret_key
+        .as_deref()
+        .filter(|key| !key.trim().is_empty())
+        .ok_or_else(|| Usage("CLERK_SECRET_KEY is not set (or pass --secret-key)".into()))?;
+    let mut api = ClerkApi::new(
+        &args.api_url,
+        secret_key,
+        args.max_retries,
+        Duration::from_millis(args.backoff_ms),
+    );
+    let resources: Vec<Resource> = if args.only.is_empty() {
+        Resource::ALL.to_vec()
+    } else {
+        Resource::ALL
+            .into_iter()
+            .filter(|r| args.only.iter().any(|l| Resource::from(*l) == *r))
+            .collect()
+    };
+    let mut failed = 0;
+    for resource in resources {
+        let report = backfill_one(pool, &mut api, resource, &args)
+            .await
+            .with_context(|| format!("backfill of {resource} stopped (run it again to resume)"))?;
+        failed += report.failed;
+    }
+    Ok(if failed > 0 {
+        Done::WithRefusals
+    } else {
+        Done::Ok
+    })
+}
+
+/// A page re-reads this many objects before its offset, so that deletions in Clerk between two
+/// requests (which shift later objects to lower offsets) cannot make us skip an object.
+fn overlap(page_size: u64) -> u64 {
+    page_size / 10
+}
+
+async fn backfill_one(
+    pool: &PgPool,
+    api: &mut ClerkApi,
+    resource: Resource,
+    args: &BackfillArgs,
+) -> anyhow::Result<PageReport> {
+    let mut cursor = Cursor::default();
+    if !args.dry_run {
+        match backfill::cursor(pool, resource).await? {
+            Some(stored) if !stored.finished && !args.restart => {
+                say!("{resource}: resuming at offset {}", stored.next_offset);
+                cursor = stored;
+            }
+            _ => backfill::restart(pool, resource).await?,
+        }
+    }
+    // Users pages carry no total; the other listings' pages do.
+    let total = match resource {
+        Resource::Users => api.user_count().await.ok(),
+        _ => None,
+    };
+    api.progress = progress::bar(total.unwrap_or(0), resource.name());
+    api.progress.set_position(cursor.next_offset as u64);
+
+    let mut report = PageReport::default();
+    let mut read = 0u64;
+    loop {
+        let (offset, page) = next_page(api, resource, &cursor, args.page_size).await?;
+        if let Some(total) = page.total {
+            api.progress.set_length(total);
+        }
+        let page = page.objects;
+        let len = page.len() as u64;
+        // Skip the overlap: everything up to and including the last object already written.
+        let start = cursor
+            .last_id
+            .as_deref()
+            .and_then(|anchor| {
+                page.iter()
+                    .position(|o| id_of(o).as_deref() == Some(anchor))
+            })
+            .map_or(0, |i| i + 1);
+        let fetched_at = now_millis();
+        let mut snapshots = Vec::new();
+        for object in &page[start..] {
+            match backfill::snapshot(resource, object, fetched_at) {
+                Ok(snapshot) => snapshots.push(snapshot),
+                Err(err) => {
+                    report.failed += 1;
+                    api.progress
+                        .suspend(|| eprintln!("{resource}: skipped an object: {err}"));
+                }
+            }
+        }
+        read += (page.len() - start) as u64;
+        let next = Cursor {
+            next_offset: (offset + len) as i64,
+            last_id: page
+                .last()
+                .and_then(|o| id_of(o))
+                .or(cursor.last_id.clone()),
+            finished: false,
+        };
+        let written = backfill::write_page(pool, resource, &snapshots, &next, args.dry_run).await?;
+        report.applied += written.applied;
+        report.unchanged += written.unchanged;
+        report.failed += written.failed;
+        api.progress.set_position(next.next_offset as u64);
+        cursor = next;
+        if len < args.page_size {
+            break;
+        }
+    }
+    if !args.dry_run {
+        backfill::finish(pool, resource).await?;
+    }
+    api.progress.finish_and_clear();
+    say!(
+        "{resource}: {read} read, {} applied, {} unchanged, {} failed{}",
+        report.applied,
+        report.unchanged,
+        report.failed,
+        if args.dry_run {
+            " (dry run: nothing was kept)"
+        } else {
+            ""
+        }
+    );
+    Ok(report)
+}
+
+/// The page after `cursor`, starting `overlap` objects early. If the last object written is not
+/// in that overlap, more objects were deleted meanwhile than the overlap covers: step back a page
+/// at a time until it is (re-reading costs nothing: the svix-ids are already in the ledger).
+async fn next_page(
+    api: &ClerkApi,
+    resource: Resource,
+    cursor: &Cursor,
+    page_size: u64,
+) -> anyhow::Result<(u64, Page)> {
+    let mut offset = (cursor.next_offset as u64).saturating_sub(overlap(page_size));
+    loop {
+        let page = api.page(resource, offset, page_size).await?;
+        let anchored = match &cursor.last_id {
+            Some(anchor) if offset > 0 && overlap(page_size) > 0 => page
+                .objects
+                .iter()
+                .any(|o| id_of(o).as_deref() == Some(anchor.as_str())),
+            _ => true,
+        };
+        if anchored {
+            return Ok((offset, page));
+        }
+        api.progress.suspend(|| {
+            eprintln!("{resource}: objects were deleted in Clerk meanwhile; stepping back a page")
+        });
+        offset = offset.saturating_sub(page_size);
+    }
+}
+
+fn id_of(object: &RawValue) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: Option<String>,
+    }
+    serde_json::from_str::<Id>(object.get()).ok()?.id
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,171 @@
+//! Rebuilding the projections from the ledger: what `clerk-sync replay` runs.
+//!
+//! Use it after upgrading to a version that projects more (a new table, a type that was
+//! `unhandled`) or reads more (a parser fix for events stored as `failed`). Events are read in
+//! `received_at` order, a batch per transaction, and applied under the same ordering rules as
+//! live deliveries, so a replay is idempotent and safe beside a running server.
+
+use sqlx::PgPool;
+
+use crate::guard::ClerkWebhook;
+use crate::store::Outcome;
+use crate::sync;
+
+/// Which ledger rows to replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// Every row.
+    All,
+    /// Rows received at or after this time (a Postgres `timestamptz` literal, as
+    /// [`resolve_since`] returns it).
+    Since(String),
+    /// Rows this version's predecessor could not project: `failed` (a payload that did not fit
+    /// its type) and `unhandled` (a type it did not know).
+    Failed,
+}
+
+impl Selection {
+    fn filter(&self) -> &'static str {
+        match self {
+            Self::All => "true",
+            Self::Since(_) => "received_at >= $4::timestamptz",
+            Self::Failed => "status in ('failed', 'unhandled')",
+        }
+    }
+
+    fn since(&self) -> Option<&str> {
+        match self {
+            Self::Since(since) => Some(since),
+            _ => None,
+        }
+    }
+}
+
+/// Reads `--since`: a timestamp Postgres understands (`2026-11-27`, `2026-11-27T09:00:00Z`) or
+/// an interval back from now (`2 hours`, `3 days`). `None` if it is neither.
+pub async fn resolve_since(pool: &PgPool, text: &str) -> Result<Option<String>, sqlx::Error> {
+    for sql in [
+        "select $1::timestamptz::text",
+        "select (now() - $1::interval)::text",
+    ] {
+        match sqlx::query_scalar::<_, String>(sql)
+            .bind(text)
+            .fetch_one(pool)
+            .await
+        {
+            Ok(since) => return Ok(Some(since)),
+            // 22xxx: data exceptions, here "not a timestamp" / "not an interval".
+            Err(sqlx::Error::Database(err)) if err.code().is_some_and(|c| c.starts_with("22")) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(None)
+}
+
+/// How many rows `selection` holds.
+pub async fn count(pool: &PgPool, selection: &Selection) -> Result<i64, sqlx::Error> {
+    let filter = match selection {
+        Selection::Since(_) => "received_at >= $1::timestamptz",
+        other => other.filter(),
+    };
+    let sql = format!("select count(*) from clerk.webhook_events where {filter}");
+    let mut query = sqlx::query_scalar(&sql);
+    if let Some(since) = selection.since() {
+        query = query.bind(since);
+    }
+    query.fetch_one(pool).await
+}
+
+/// What a replay did, per event.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Events read from the ledger.
+    pub events: u64,
+    /// Events whose state is the newest the ledger has for their row: the row was written from
+    /// them again (with today's parser and columns; identical if nothing changed).
+    pub written: u64,
+    /// Events that a newer event of the same row supersedes: nothing to write.
+    pub superseded: u64,
+    /// Ledger-only types (`email.created`, `sms.created`).
+    pub recorded: u64,
+    /// Types this version does not know either.
+    pub unhandled: u64,
+    /// Payloads this version cannot read either (they stay `failed`).
+    pub failed: u64,
+}
+
+/// Replays `selection`, `batch` events per transaction, calling `progress` with the number of
+/// events done after each batch. Rows that were `failed` or `unhandled` get their new status;
+/// the status of every other row records its first delivery and is left alone.
+pub async fn replay(
+    pool: &PgPool,
+    selection: &Selection,
+    batch: i64,
+    mut progress: impl FnMut(u64),
+) -> Result<Report, sqlx::Error> {
+    // Group commits give many rows one `received_at`, so the cursor is (received_at, svix_id).
+    let sql = format!(
+        "select svix_id, received_at::text, payload::text from clerk.webhook_events
+         where {} and received_at >= $1::timestamptz and (received_at, svix_id) > ($1::timestamptz, $2)
+         order by received_at, svix_id
+         limit $3",
+        selection.filter()
+    );
+    let mut after = ("-infinity".to_owned(), String::new());
+    let mut report = Report::default();
+    loop {
+        let mut query = sqlx::query_as::<_, (String, String, String)>(&sql)
+            .bind(&after.0)
+            .bind(&after.1)
+            .bind(batch.max(1));
+        if let Some(since) = selection.since() {
+            query = query.bind(since);
+        }
+        let rows = query.fetch_all(pool).await?;
+        let Some(last) = rows.last() else {
+            return Ok(report);
+        };
+        after = (last.1.clone(), last.0.clone());
+        let webhooks: Vec<ClerkWebhook> = rows
+            .into_iter()
+            // The ledger only holds bodies that parsed as envelopes when they arrived.
+            .filter_map(|(svix_id, _, payload)| ClerkWebhook::from_body(svix_id, payload).ok())
+            .collect();
+        let refs: Vec<&ClerkWebhook> = webhooks.iter().collect();
+        let mut tx = pool.begin().await?;
+        let outcomes = sync::reapply(&mut tx, &refs).await?;
+        set_statuses_of_unprojected(&mut tx, &refs, &outcomes).await?;
+        tx.commit().await?;
+        for outcome in outcomes {
+            report.events += 1;
+            match outcome {
+                Outcome::Applied => report.written += 1,
+                Outcome::Stale | Outcome::Duplicate => report.superseded += 1,
+                Outcome::Recorded => report.recorded += 1,
+                Outcome::Unhandled => report.unhandled += 1,
+                Outcome::Failed => report.failed += 1,
+            }
+        }
+        progress(report.events);
+    }
+}
+
+async fn set_statuses_of_unprojected(
+    tx: &mut crate::store::Tx<'_>,
+    webhooks: &[&ClerkWebhook],
+    outcomes: &[Outcome],
+) -> Result<(), sqlx::Error> {
+    let ids: Vec<&str> = webhooks.iter().map(|w| w.svix_id.as_str()).collect();
+    let statuses: Vec<&str> = outcomes.iter().map(|o| o.as_str()).collect();
+    sqlx::query(
+        "update clerk.webhook_events e set status = v.status
+         from unnest($1::text[], $2::text[]) as v(svix_id, status)
+         where e.svix_id = v.svix_id and e.status in ('failed', 'unhandled')
+           and e.status <> v.status",
+    )
+    .bind(ids)
+    .bind(statuses)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
