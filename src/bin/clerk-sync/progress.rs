@@ -8,9 +8,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub fn bar(total: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(total).with_message(what.to_owned());
     bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({per_sec}, {eta} left)")
-            .expect("a valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{msg} [{bar:30}] {human_pos}/{human_len} ({per_sec:0}, {eta} left)",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
