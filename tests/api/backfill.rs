@@ -16,8 +16,7 @@ const SECRET_KEY: &str = "sk_test_backfill";
 /// A user as the Backend API lists it: the same shape webhooks carry.
 fn user(i: usize, updated_at: i64, last_name: &str) -> Value {
     let mut user: Value = serde_json::from_str(&fixture("user.updated.json")).unwrap();
-    let data = user["data"].take();
-    let mut data = data;
+    let mut data = user["data"].take();
     data["id"] = json!(format!("user_{i:03}"));
     data["created_at"] = json!(1_700_000_000_000i64 + i as i64);
     data["updated_at"] = json!(updated_at);

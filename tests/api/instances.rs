@@ -118,3 +118,60 @@ async fn a_shutdown_signal_mid_traffic_loses_no_acknowledged_delivery(
         );
     }
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_stop_that_has_to_cut_off_a_stuck_delivery_still_exits_0_and_stores_nothing(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    let url = database_url(&db).await;
+    // Rocket's grace and mercy periods (1 s each here) are shorter than the time a delivery may
+    // wait for its commit, so the stop has to cut that delivery off.
+    let mut server = Standalone::spawn_with(
+        &url,
+        None,
+        &[
+            ("ROCKET_SHUTDOWN", "{grace=1,mercy=1}"),
+            ("DATABASE_STATEMENT_TIMEOUT_MS", "30000"),
+            ("CLERK_SYNC_REQUEST_TIMEOUT_MS", "30000"),
+        ],
+    );
+    server.ready().await;
+    let direct = PgPool::connect_with(db).await.unwrap();
+    let mut blocker = direct.begin().await.unwrap();
+    sqlx::query("lock table clerk.users in access exclusive mode")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let svix_id = new_svix_id();
+    let port = server.port;
+    let stuck = {
+        let svix_id = svix_id.clone();
+        rocket::tokio::spawn(async move {
+            post_signed(
+                port,
+                &svix_id,
+                &user_event("user.created", "user_1", 1, "Doe"),
+            )
+            .await
+        })
+    };
+    rocket::tokio::time::sleep(Duration::from_millis(500)).await;
+    server.signal("TERM");
+    let exit = rocket::tokio::task::spawn_blocking(move || {
+        let exit = server.child.wait().unwrap();
+        (exit, server.output())
+    })
+    .await
+    .unwrap();
+    assert!(exit.0.success(), "exited with {}:\n{}", exit.0, exit.1);
+    assert!(exit.1.contains("shutdown cut off"), "{}", exit.1);
+    let answer = stuck.await.unwrap();
+    assert!(!matches!(answer, Some((200, _))), "{answer:?}");
+    blocker.rollback().await.unwrap();
+    let stored: i64 = sqlx::query_scalar("select count(*) from clerk.webhook_events")
+        .fetch_one(&direct)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "nothing half-written");
+}

@@ -215,7 +215,10 @@ async fn run(command: Command) -> anyhow::Result<Done> {
         }
         Command::Stats(args) => {
             let pool = connect(&args.db.database_url).await?;
-            print_stats(&stats::collect(&pool).await?, args.json)?;
+            let spinner = progress::spinner("counting");
+            let stats = stats::collect(&pool).await?;
+            spinner.finish_and_clear();
+            print_stats(&stats, args.json)?;
             Ok(Done::Ok)
         }
     }
