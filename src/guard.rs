@@ -127,9 +127,14 @@ impl ClerkWebhook {
     pub fn from_body(svix_id: String, body: String) -> Result<Self, EnvelopeError> {
         let envelope = Envelope::parse(&body)?;
         let event = ClerkEvent::read(&envelope);
+        // From the typed payload when there is one: no second pass over `data`.
+        let object_id = match event.object_id() {
+            Some(id) => Some(id.to_owned()),
+            None => envelope.object_id(),
+        };
         Ok(Self {
             svix_id,
-            object_id: envelope.object_id(),
+            object_id,
             envelope,
             event,
             body,

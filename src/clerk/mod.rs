@@ -192,6 +192,15 @@ macro_rules! clerk_events {
                 })
             }
 
+            /// The `id` of the payload's object; `None` for [`ClerkEvent::Unknown`] and
+            /// [`ClerkEvent::Unparsed`] (see [`Envelope::object_id`]).
+            pub fn object_id(&self) -> Option<&str> {
+                match self {
+                    $( Self::$variant(payload) => Some(&payload.id), )*
+                    Self::Unknown { .. } | Self::Unparsed { .. } => None,
+                }
+            }
+
             /// The event type, e.g. `user.created`.
             pub fn event_type(&self) -> &str {
                 match self {
@@ -313,25 +322,30 @@ clerk_events! {
 }
 
 /// What a syntactically valid JSON text has that Postgres's `jsonb` cannot take, if anything.
+///
+/// Most of a payload's bytes are inside strings, so strings are crossed with `memchr` from one
+/// quote or backslash to the next rather than byte by byte.
 fn unstorable(json: &str) -> Option<&'static str> {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     let bytes = json.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
-        if in_string {
-            if escaped {
-                escaped = false;
-                if b == b'u' && bytes[i + 1..].starts_with(b"0000") {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => loop {
+                i += 1;
+                let Some(next) = memchr::memchr2(b'"', b'\\', bytes.get(i..)?) else {
+                    return None; // Unterminated: the JSON parser refused it already.
+                };
+                i += next;
+                if bytes[i] == b'"' {
+                    break;
+                }
+                if bytes[i + 1..].starts_with(b"u0000") {
                     return Some("the body contains \\u0000, which Postgres cannot store");
                 }
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
+                // Step over the escaped character (an escaped quote or backslash included).
+                i += 1;
+            },
             b'{' | b'[' => {
                 depth += 1;
                 if depth > MAX_DEPTH {
@@ -341,6 +355,7 @@ fn unstorable(json: &str) -> Option<&'static str> {
             b'}' | b']' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        i += 1;
     }
     None
 }
@@ -373,8 +388,11 @@ mod tests {
     fn only_a_real_nul_escape_is_unstorable() {
         assert!(unstorable(r#"{"a":"x\u0000y"}"#).is_some());
         assert!(unstorable(r#"{"a":"\\\u0000"}"#).is_some());
+        assert!(unstorable(r#"{"\u0000":1}"#).is_some());
         assert!(unstorable(r#"{"a":"\\u0000"}"#).is_none());
         assert!(unstorable(r#"{"a":"\u0001"}"#).is_none());
+        assert!(unstorable(r#"{"a":"\"\\","b":"\u0000"}"#).is_some());
+        assert!(unstorable(r#"{"a":"\\"}"#).is_none());
     }
 
     #[test]
@@ -383,5 +401,7 @@ mod tests {
         assert!(unstorable(&deep).is_some());
         let shallow = format!(r#"{{"a":"{}"}}"#, "[".repeat(100));
         assert!(unstorable(&shallow).is_none());
+        let escaped = format!(r#"{{"a":"\"{}"}}"#, "[".repeat(100));
+        assert!(unstorable(&escaped).is_none());
     }
 }
