@@ -8,10 +8,14 @@ use std::time::Duration;
 use crate::metrics::MetricsToken;
 use crate::svix::{KeyError, Verifier};
 
+/// The Postgres connection string of a server run outside Shuttle.
+pub const DATABASE_URL_VAR: &str = "DATABASE_URL";
 /// The signing secret(s) of the Clerk webhook endpoint, whitespace-separated during a rotation.
 pub const SIGNING_SECRET_VAR: &str = "CLERK_WEBHOOK_SIGNING_SECRET";
-/// Where the webhook route is mounted; `/webhooks/clerk` by default.
+/// Where the webhook route is mounted; [`DEFAULT_WEBHOOK_PATH`] by default.
 pub const WEBHOOK_PATH_VAR: &str = "CLERK_WEBHOOK_PATH";
+/// Where the webhook route is mounted unless [`WEBHOOK_PATH_VAR`] says otherwise.
+pub const DEFAULT_WEBHOOK_PATH: &str = "/webhooks/clerk";
 /// Allowed clock difference for `svix-timestamp`, in seconds; 300 by default.
 pub const TOLERANCE_VAR: &str = "CLERK_WEBHOOK_TOLERANCE_SECS";
 /// Size of the connection pool; 10 by default.
@@ -121,12 +125,20 @@ pub enum ConfigError {
     },
 }
 
+/// `DATABASE_URL` from the process environment, for a server run outside Shuttle.
+pub fn database_url_from_env() -> Result<String, ConfigError> {
+    std::env::var(DATABASE_URL_VAR)
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+        .ok_or(ConfigError::Missing(DATABASE_URL_VAR))
+}
+
 impl Settings {
     /// A development default for everything but the signing secret.
     pub fn new(verifier: Verifier) -> Self {
         Self {
             verifier,
-            webhook_path: "/webhooks/clerk".to_owned(),
+            webhook_path: DEFAULT_WEBHOOK_PATH.to_owned(),
             database: DatabaseSettings::default(),
             batch: BatchSettings::default(),
             ledger_retention: Duration::from_secs(30 * 24 * 3600),

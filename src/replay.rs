@@ -8,7 +8,7 @@
 use sqlx::PgPool;
 
 use crate::guard::ClerkWebhook;
-use crate::store::Outcome;
+use crate::store::{ledger, Outcome};
 use crate::sync;
 
 /// Which ledger rows to replay.
@@ -25,18 +25,19 @@ pub enum Selection {
 }
 
 impl Selection {
-    fn filter(&self) -> &'static str {
+    /// The earliest `received_at` it covers.
+    fn since(&self) -> &str {
         match self {
-            Self::All => "true",
-            Self::Since(_) => "received_at >= $4::timestamptz",
-            Self::Failed => "status in ('failed', 'unhandled')",
+            Self::Since(since) => since,
+            Self::All | Self::Failed => "-infinity",
         }
     }
 
-    fn since(&self) -> Option<&str> {
+    /// What else a row must match.
+    fn condition(&self) -> &'static str {
         match self {
-            Self::Since(since) => Some(since),
-            _ => None,
+            Self::Failed => ledger::UNPROJECTED,
+            Self::All | Self::Since(_) => "true",
         }
     }
 }
@@ -64,16 +65,7 @@ pub async fn resolve_since(pool: &PgPool, text: &str) -> Result<Option<String>, 
 
 /// How many rows `selection` holds.
 pub async fn count(pool: &PgPool, selection: &Selection) -> Result<i64, sqlx::Error> {
-    let filter = match selection {
-        Selection::Since(_) => "received_at >= $1::timestamptz",
-        other => other.filter(),
-    };
-    let sql = format!("select count(*) from clerk.webhook_events where {filter}");
-    let mut query = sqlx::query_scalar(&sql);
-    if let Some(since) = selection.since() {
-        query = query.bind(since);
-    }
-    query.fetch_one(pool).await
+    ledger::count_since(pool, selection.since(), selection.condition()).await
 }
 
 /// What a replay did, per event.
@@ -103,38 +95,32 @@ pub async fn replay(
     batch: i64,
     mut progress: impl FnMut(u64),
 ) -> Result<Report, sqlx::Error> {
-    // Group commits give many rows one `received_at`, so the cursor is (received_at, svix_id).
-    let sql = format!(
-        "select svix_id, received_at::text, payload::text from clerk.webhook_events
-         where {} and received_at >= $1::timestamptz and (received_at, svix_id) > ($1::timestamptz, $2)
-         order by received_at, svix_id
-         limit $3",
-        selection.filter()
-    );
-    let mut after = ("-infinity".to_owned(), String::new());
+    // Every svix-id sorts after "", so the first page starts at `since` itself.
+    let mut after = ledger::Position {
+        received_at: selection.since().to_owned(),
+        svix_id: String::new(),
+    };
     let mut report = Report::default();
     loop {
-        let mut query = sqlx::query_as::<_, (String, String, String)>(&sql)
-            .bind(&after.0)
-            .bind(&after.1)
-            .bind(batch.max(1));
-        if let Some(since) = selection.since() {
-            query = query.bind(since);
-        }
-        let rows = query.fetch_all(pool).await?;
+        let rows = ledger::page_after(pool, &after, selection.condition(), batch).await?;
         let Some(last) = rows.last() else {
             return Ok(report);
         };
-        after = (last.1.clone(), last.0.clone());
+        after = last.position.clone();
         let webhooks: Vec<ClerkWebhook> = rows
             .into_iter()
             // The ledger only holds bodies that parsed as envelopes when they arrived.
-            .filter_map(|(svix_id, _, payload)| ClerkWebhook::from_body(svix_id, payload).ok())
+            .filter_map(|row| ClerkWebhook::from_body(row.position.svix_id, row.payload).ok())
             .collect();
         let refs: Vec<&ClerkWebhook> = webhooks.iter().collect();
         let mut tx = pool.begin().await?;
         let outcomes = sync::reapply(&mut tx, &refs).await?;
-        set_statuses_of_unprojected(&mut tx, &refs, &outcomes).await?;
+        let statuses: Vec<(&str, Outcome)> = refs
+            .iter()
+            .map(|w| w.svix_id.as_str())
+            .zip(outcomes.iter().copied())
+            .collect();
+        ledger::set_replayed_statuses(&mut tx, &statuses).await?;
         tx.commit().await?;
         for outcome in outcomes {
             report.events += 1;
@@ -148,24 +134,4 @@ pub async fn replay(
         }
         progress(report.events);
     }
-}
-
-async fn set_statuses_of_unprojected(
-    tx: &mut crate::store::Tx<'_>,
-    webhooks: &[&ClerkWebhook],
-    outcomes: &[Outcome],
-) -> Result<(), sqlx::Error> {
-    let ids: Vec<&str> = webhooks.iter().map(|w| w.svix_id.as_str()).collect();
-    let statuses: Vec<&str> = outcomes.iter().map(|o| o.as_str()).collect();
-    sqlx::query(
-        "update clerk.webhook_events e set status = v.status
-         from unnest($1::text[], $2::text[]) as v(svix_id, status)
-         where e.svix_id = v.svix_id and e.status in ('failed', 'unhandled')
-           and e.status <> v.status",
-    )
-    .bind(ids)
-    .bind(statuses)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }

@@ -39,38 +39,30 @@ pub async fn receive(
         ClerkEvent::Unparsed { reason, .. } => Some(reason.clone()),
         _ => None,
     };
-    let result = writer.write(webhook).await;
-    match &result {
-        Ok(outcome) => metrics.delivered(&event_type, *outcome),
-        Err(WriteError::Hook(_)) => metrics.failed(WebhookError::HookFailed.code()),
-        Err(_) => metrics.failed(WebhookError::DatabaseUnavailable.code()),
-    }
-    match result {
-        Ok(Outcome::Failed) => {
-            // Acknowledged because it is stored; loud because this version cannot read it.
-            log::error!(
-                "webhook {svix_id} {event_type} {object_id} -> failed: the payload is {}; \
-                 kept in the ledger for `clerk-sync replay --failed`",
-                unparsed.as_deref().unwrap_or("unreadable")
-            );
-            Ok(Json(Ack {
-                svix_id,
-                outcome: Outcome::Failed,
-            }))
-        }
+    match writer.write(webhook).await {
         Ok(outcome) => {
-            log::info!(
-                "webhook {svix_id} {event_type} {object_id} -> {}",
-                outcome.as_str()
-            );
+            metrics.delivered(&event_type, outcome);
+            match unparsed {
+                // Acknowledged because it is stored; loud because this version cannot read it.
+                Some(reason) if outcome == Outcome::Failed => log::error!(
+                    "webhook {svix_id} {event_type} {object_id} -> failed: the payload is \
+                     {reason}; kept in the ledger for `clerk-sync replay --failed`"
+                ),
+                _ => log::info!(
+                    "webhook {svix_id} {event_type} {object_id} -> {}",
+                    outcome.as_str()
+                ),
+            }
             Ok(Json(Ack { svix_id, outcome }))
         }
         Err(err) => {
             log::error!("webhook {svix_id} {event_type} {object_id} not stored: {err}");
-            Err(match err {
+            let answer = match err {
                 WriteError::Hook(_) => WebhookError::HookFailed,
                 _ => WebhookError::DatabaseUnavailable,
-            })
+            };
+            metrics.failed(answer.code());
+            Err(answer)
         }
     }
 }

@@ -3,8 +3,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
-use clerk_sync::config::Settings;
+use clerk_sync::config::{self, Settings};
 
 #[rocket::main]
 async fn main() -> ExitCode {
@@ -18,10 +17,6 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let url = std::env::var("DATABASE_URL")
-        .ok()
-        .filter(|url| !url.trim().is_empty())
-        .context("DATABASE_URL is not set")?;
-    let settings = Settings::from_env()?;
-    clerk_sync::serve(&url, settings).await
+    let url = config::database_url_from_env()?;
+    clerk_sync::serve(&url, Settings::from_env()?).await
 }

@@ -128,11 +128,7 @@ impl Envelope {
     /// The `id` of the object in `data`, when it has one: what logs and the ledger identify an
     /// event by (a Clerk id is not personal data).
     pub fn object_id(&self) -> Option<String> {
-        #[derive(Deserialize)]
-        struct Id {
-            id: Option<String>,
-        }
-        serde_json::from_str::<Id>(self.data.get()).ok()?.id
+        object_id(self.data.get())
     }
 }
 
@@ -358,6 +354,15 @@ fn unstorable(json: &str) -> Option<&'static str> {
         i += 1;
     }
     None
+}
+
+/// The string `id` of a JSON object (a webhook's `data`, an object of a Clerk API listing).
+pub fn object_id(json: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: Option<String>,
+    }
+    serde_json::from_str::<Id>(json).ok()?.id
 }
 
 /// Describes a parse failure by category and position only: serde's messages can quote values,

@@ -61,24 +61,102 @@ pub async fn insert(
     .await
 }
 
-/// Records what applying each delivery did, where it was not `applied` (the inserted default).
+/// Where a row stands in the ledger's `(received_at, svix_id)` order. Group commits give many
+/// rows one `received_at`, so the svix-id breaks ties.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Position {
+    /// `received_at` as Postgres prints it (read back exactly, unlike a float).
+    pub received_at: String,
+    /// The svix-id.
+    pub svix_id: String,
+}
+
+/// A stored delivery, as a replay reads it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct StoredEvent {
+    /// Its place in the ledger.
+    #[sqlx(flatten)]
+    pub position: Position,
+    /// The body as stored.
+    pub payload: String,
+}
+
+/// Rows received at or after `since` that match `condition` (an SQL condition on the ledger).
+pub async fn count_since(pool: &PgPool, since: &str, condition: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "select count(*) from clerk.webhook_events
+         where received_at >= $1::timestamptz and {condition}"
+    ))
+    .bind(since)
+    .fetch_one(pool)
+    .await
+}
+
+/// Up to `limit` rows after `after` that match `condition`, in `(received_at, svix_id)` order.
+pub async fn page_after(
+    pool: &PgPool,
+    after: &Position,
+    condition: &str,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "select received_at::text as received_at, svix_id, payload::text as payload
+         from clerk.webhook_events
+         where {condition} and received_at >= $1::timestamptz
+           and (received_at, svix_id) > ($1::timestamptz, $2)
+         order by received_at, svix_id
+         limit $3"
+    ))
+    .bind(&after.received_at)
+    .bind(&after.svix_id)
+    .bind(limit.max(1))
+    .fetch_all(pool)
+    .await
+}
+
+/// The statuses of events stored but not projected: what `replay --failed` picks up.
+pub const UNPROJECTED: &str = "status in ('failed', 'unhandled')";
+
+/// Records what applying each new delivery did, where it was not `applied` (the inserted default).
 pub async fn set_statuses(
     tx: &mut Tx<'_>,
     outcomes: &[(&str, Outcome)],
 ) -> Result<(), sqlx::Error> {
-    let (ids, statuses): (Vec<&str>, Vec<&str>) = outcomes
+    let changed: Vec<(&str, Outcome)> = outcomes
         .iter()
+        .copied()
         .filter(|(_, outcome)| *outcome != Outcome::Applied)
-        .map(|(id, outcome)| (*id, outcome.as_str()))
-        .unzip();
-    if ids.is_empty() {
+        .collect();
+    update_statuses(tx, &changed, "true").await
+}
+
+/// Records what a replay did, for rows that were not projected before ([`UNPROJECTED`]); every
+/// other row keeps the status of its first delivery.
+pub async fn set_replayed_statuses(
+    tx: &mut Tx<'_>,
+    outcomes: &[(&str, Outcome)],
+) -> Result<(), sqlx::Error> {
+    update_statuses(tx, outcomes, UNPROJECTED).await
+}
+
+/// One statement for all of `outcomes`, on rows that also match `condition`.
+async fn update_statuses(
+    tx: &mut Tx<'_>,
+    outcomes: &[(&str, Outcome)],
+    condition: &str,
+) -> Result<(), sqlx::Error> {
+    if outcomes.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "update clerk.webhook_events e set status = v.status
-         from unnest($1::text[], $2::text[]) as v(svix_id, status)
-         where e.svix_id = v.svix_id",
-    )
+    let (ids, statuses): (Vec<&str>, Vec<&str>) = outcomes
+        .iter()
+        .map(|(id, outcome)| (*id, outcome.as_str()))
+        .unzip();
+    sqlx::query(&format!(
+        "update clerk.webhook_events set status = v.new_status
+         from unnest($1::text[], $2::text[]) as v(id, new_status)
+         where svix_id = v.id and status <> v.new_status and {condition}"
+    ))
     .bind(ids)
     .bind(statuses)
     .execute(&mut **tx)

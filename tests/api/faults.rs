@@ -94,11 +94,7 @@ async fn a_slow_database_is_503_well_inside_svixs_15_second_budget(
     let direct = PgPool::connect_with(db).await.unwrap();
 
     // Another transaction holds the users table: our upsert waits past its statement timeout.
-    let mut blocker = direct.begin().await.unwrap();
-    sqlx::query("lock table clerk.users in access exclusive mode")
-        .execute(&mut *blocker)
-        .await
-        .unwrap();
+    let blocker = hold_users_table(&direct).await;
     let svix_id = new_svix_id();
     let started = Instant::now();
     let answer = post_signed(

@@ -525,3 +525,14 @@ pub async fn clerk_sync(args: &[&str], env: &[(&str, &str)]) -> Run {
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
+
+/// Another transaction holding `clerk.users`: writes to it wait until the returned transaction
+/// ends (roll it back to let them through).
+pub async fn hold_users_table(pool: &PgPool) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query("lock table clerk.users in access exclusive mode")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    blocker
+}

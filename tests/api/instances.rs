@@ -138,11 +138,7 @@ async fn a_stop_that_has_to_cut_off_a_stuck_delivery_still_exits_0_and_stores_no
     );
     server.ready().await;
     let direct = PgPool::connect_with(db).await.unwrap();
-    let mut blocker = direct.begin().await.unwrap();
-    sqlx::query("lock table clerk.users in access exclusive mode")
-        .execute(&mut *blocker)
-        .await
-        .unwrap();
+    let blocker = hold_users_table(&direct).await;
     let svix_id = new_svix_id();
     let port = server.port;
     let stuck = {

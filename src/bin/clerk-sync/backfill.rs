@@ -5,8 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use clerk_sync::backfill::{self, Cursor, PageReport, Resource};
-use serde::Deserialize;
-use serde_json::value::RawValue;
+use clerk_sync::clerk::object_id;
 use sqlx::PgPool;
 
 use crate::clerk_api::{ClerkApi, Page};
@@ -127,21 +126,12 @@ async fn backfill_one(
     let mut report = PageReport::default();
     let mut read = 0u64;
     loop {
-        let (offset, page) = next_page(api, resource, &cursor, args.page_size).await?;
+        let (offset, page, start) = next_page(api, resource, &cursor, args.page_size).await?;
         if let Some(total) = page.total {
             api.progress.set_length(total);
         }
         let page = page.objects;
         let len = page.len() as u64;
-        // Skip the overlap: everything up to and including the last object already written.
-        let start = cursor
-            .last_id
-            .as_deref()
-            .and_then(|anchor| {
-                page.iter()
-                    .position(|o| id_of(o).as_deref() == Some(anchor))
-            })
-            .map_or(0, |i| i + 1);
         let fetched_at = now_millis();
         let mut snapshots = Vec::new();
         for object in &page[start..] {
@@ -159,7 +149,7 @@ async fn backfill_one(
             next_offset: (offset + len) as i64,
             last_id: page
                 .last()
-                .and_then(|o| id_of(o))
+                .and_then(|o| object_id(o.get()))
                 .or(cursor.last_id.clone()),
             finished: false,
         };
@@ -191,41 +181,33 @@ async fn backfill_one(
     Ok(report)
 }
 
-/// The page after `cursor`, starting `overlap` objects early. If the last object written is not
-/// in that overlap, more objects were deleted meanwhile than the overlap covers: step back a page
-/// at a time until it is (re-reading costs nothing: the svix-ids are already in the ledger).
+/// The page after `cursor`, starting `overlap` objects early, and where its new objects start
+/// (just after the last object written). If that object is not in the overlap, more objects were
+/// deleted meanwhile than the overlap covers: step back a page at a time until it is (re-reading
+/// costs nothing: the svix-ids are already in the ledger).
 async fn next_page(
     api: &ClerkApi,
     resource: Resource,
     cursor: &Cursor,
     page_size: u64,
-) -> anyhow::Result<(u64, Page)> {
+) -> anyhow::Result<(u64, Page, usize)> {
     let mut offset = (cursor.next_offset as u64).saturating_sub(overlap(page_size));
     loop {
         let page = api.page(resource, offset, page_size).await?;
-        let anchored = match &cursor.last_id {
-            Some(anchor) if offset > 0 && overlap(page_size) > 0 => page
-                .objects
+        let anchor_at = cursor.last_id.as_deref().and_then(|anchor| {
+            page.objects
                 .iter()
-                .any(|o| id_of(o).as_deref() == Some(anchor.as_str())),
-            _ => true,
-        };
-        if anchored {
-            return Ok((offset, page));
+                .position(|o| object_id(o.get()).as_deref() == Some(anchor))
+        });
+        let checked = cursor.last_id.is_some() && offset > 0 && overlap(page_size) > 0;
+        if anchor_at.is_some() || !checked {
+            return Ok((offset, page, anchor_at.map_or(0, |i| i + 1)));
         }
         api.progress.suspend(|| {
             eprintln!("{resource}: objects were deleted in Clerk meanwhile; stepping back a page")
         });
         offset = offset.saturating_sub(page_size);
     }
-}
-
-fn id_of(object: &RawValue) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Id {
-        id: Option<String>,
-    }
-    serde_json::from_str::<Id>(object.get()).ok()?.id
 }
 
 fn now_millis() -> i64 {

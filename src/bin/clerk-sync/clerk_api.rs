@@ -51,6 +51,22 @@ pub enum ApiError {
     },
 }
 
+impl ApiError {
+    /// An answer for `path` that did not parse as what we asked for; by position only, since
+    /// Clerk's answers hold personal data.
+    fn shape(path: &str, err: serde_json::Error) -> Self {
+        Self::Shape {
+            path: path.to_owned(),
+            reason: format!(
+                "{:?} at line {}, column {}",
+                err.classify(),
+                err.line(),
+                err.column()
+            ),
+        }
+    }
+}
+
 /// One page of a listing.
 pub struct Page {
     /// The objects, verbatim.
@@ -107,15 +123,7 @@ impl ClerkApi {
             data: Vec<Box<RawValue>>,
             total_count: Option<u64>,
         }
-        let shape = |err: serde_json::Error| ApiError::Shape {
-            path: resource.path().to_owned(),
-            reason: format!(
-                "{:?} at line {}, column {}",
-                err.classify(),
-                err.line(),
-                err.column()
-            ),
-        };
+        let shape = |err| ApiError::shape(resource.path(), err);
         Ok(if body.trim_start().starts_with('[') {
             Page {
                 objects: serde_json::from_str(&body).map_err(shape)?,
@@ -139,15 +147,7 @@ impl ClerkApi {
         let body = self.get("/v1/users/count", &[]).await?;
         serde_json::from_str::<Count>(&body)
             .map(|c| c.total_count)
-            .map_err(|err| ApiError::Shape {
-                path: "/v1/users/count".to_owned(),
-                reason: format!(
-                    "{:?} at line {}, column {}",
-                    err.classify(),
-                    err.line(),
-                    err.column()
-                ),
-            })
+            .map_err(|err| ApiError::shape("/v1/users/count", err))
     }
 
     async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<String, ApiError> {

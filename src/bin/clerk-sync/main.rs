@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use clerk_sync::config::{DatabaseSettings, Settings, MIN_RETENTION};
+use clerk_sync::config::{self, DatabaseSettings, Settings, MIN_RETENTION};
 use clerk_sync::{db, replay, stats};
 use sqlx::PgPool;
 
@@ -178,10 +178,7 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<Done> {
     match command {
         Command::Serve(_) => {
-            let url = std::env::var("DATABASE_URL")
-                .ok()
-                .filter(|url| !url.trim().is_empty())
-                .ok_or_else(|| Usage("DATABASE_URL is not set".to_owned()))?;
+            let url = config::database_url_from_env()?;
             clerk_sync::serve(&url, Settings::from_env()?).await?;
             Ok(Done::Ok)
         }

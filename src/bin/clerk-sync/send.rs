@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::Args;
+use clerk_sync::config;
 use clerk_sync::svix::{self, SigningKey};
 
 use crate::examples::EXAMPLES;
@@ -38,8 +39,8 @@ pub struct SendArgs {
 
 pub async fn run(args: SendArgs) -> anyhow::Result<Done> {
     if args.list {
-        for (event_type, file) in examples()? {
-            say!("{event_type:<36} fixtures/clerk/{file}");
+        for (event_type, _) in examples() {
+            say!("{event_type:<36} fixtures/clerk/{event_type}.json");
         }
         return Ok(Done::Ok);
     }
@@ -54,9 +55,8 @@ pub async fn run(args: SendArgs) -> anyhow::Result<Done> {
         .map_err(|err| Usage(format!("CLERK_WEBHOOK_SIGNING_SECRET is invalid: {err}")))?;
     let url = args.url.clone().unwrap_or_else(default_url);
     let bodies: Vec<(String, String)> = if args.all {
-        examples()?
-            .into_iter()
-            .map(|(event_type, file)| (event_type, example(file).to_owned()))
+        examples()
+            .map(|(event_type, json)| (event_type.to_owned(), json.to_owned()))
             .collect()
     } else {
         args.events
@@ -101,29 +101,16 @@ pub async fn run(args: SendArgs) -> anyhow::Result<Done> {
 /// The local server's address, from the variables `serve` reads.
 fn default_url() -> String {
     let port = std::env::var("ROCKET_PORT").unwrap_or_else(|_| "8000".to_owned());
-    let path = std::env::var("CLERK_WEBHOOK_PATH").unwrap_or_else(|_| "/webhooks/clerk".to_owned());
+    let path = std::env::var(config::WEBHOOK_PATH_VAR)
+        .unwrap_or_else(|_| config::DEFAULT_WEBHOOK_PATH.to_owned());
     format!("http://127.0.0.1:{port}{path}")
 }
 
-/// `(event type, file name)` of every embedded example, in file order.
-fn examples() -> anyhow::Result<Vec<(String, &'static str)>> {
+/// `(event type, JSON)` of every embedded example, in file order: each file is named for its type.
+fn examples() -> impl Iterator<Item = (&'static str, &'static str)> {
     EXAMPLES
         .iter()
-        .map(|(file, json)| {
-            Ok((
-                event_type_of(json).with_context(|| file.to_string())?,
-                *file,
-            ))
-        })
-        .collect()
-}
-
-fn example(file: &str) -> &'static str {
-    EXAMPLES
-        .iter()
-        .find(|(name, _)| *name == file)
-        .map(|(_, json)| *json)
-        .expect("a listed example")
+        .map(|(file, json)| (file.trim_end_matches(".json"), *json))
 }
 
 fn event_type_of(json: &str) -> anyhow::Result<String> {
@@ -139,8 +126,8 @@ fn event_type_of(json: &str) -> anyhow::Result<String> {
 
 /// An event type with an example, or a JSON file.
 fn load(event: &str) -> anyhow::Result<(String, String)> {
-    if let Some((_, file)) = examples()?.into_iter().find(|(t, _)| t == event) {
-        return Ok((event.to_owned(), example(file).to_owned()));
+    if let Some((_, json)) = examples().find(|(event_type, _)| *event_type == event) {
+        return Ok((event.to_owned(), json.to_owned()));
     }
     let path = Path::new(event);
     if path.exists() || event.ends_with(".json") {
@@ -172,7 +159,8 @@ fn fresh_svix_id() -> String {
 mod tests {
     use super::*;
 
-    /// Every top-level file of `fixtures/clerk` is embedded, and each names a known type.
+    /// Every top-level file of `fixtures/clerk` is embedded, and each is named for its `type`,
+    /// a known one.
     #[test]
     fn every_example_file_is_embedded_and_typed() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/clerk");
@@ -184,11 +172,12 @@ mod tests {
         files.sort();
         let embedded: Vec<String> = EXAMPLES.iter().map(|(f, _)| f.to_string()).collect();
         assert_eq!(embedded, files);
-        for (event_type, _) in examples().unwrap() {
+        for (event_type, json) in examples() {
             assert!(
-                clerk_sync::clerk::ClerkEvent::KNOWN_TYPES.contains(&event_type.as_str()),
+                clerk_sync::clerk::ClerkEvent::KNOWN_TYPES.contains(&event_type),
                 "{event_type}"
             );
+            assert_eq!(event_type_of(json).unwrap(), event_type);
         }
     }
 }
