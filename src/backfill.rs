@@ -16,7 +16,6 @@ use sqlx::PgPool;
 
 use crate::clerk::EnvelopeError;
 use crate::guard::ClerkWebhook;
-use crate::hooks::NoHooks;
 use crate::store::Outcome;
 use crate::sync::{self, ApplyError};
 
@@ -179,8 +178,8 @@ pub async fn write_page(
     dry_run: bool,
 ) -> Result<PageReport, ApplyError> {
     let refs: Vec<&ClerkWebhook> = snapshots.iter().collect();
-    let mut tx = pool.begin().await?;
-    let outcomes = sync::apply_batch(&mut tx, &refs, &NoHooks).await?;
+    let mut tx = crate::db::begin_write(pool).await?;
+    let outcomes = sync::apply_batch(&mut tx, &refs, None).await?;
     sqlx::query(
         "update clerk.backfill_cursors set next_offset = $2, last_id = $3, updated_at = now()
          where resource = $1",

@@ -7,6 +7,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
 use crate::config::DatabaseSettings;
+use crate::store::Tx;
 
 /// The migrations in `migrations/`, embedded in the binary.
 ///
@@ -60,5 +61,53 @@ pub fn describe(err: &sqlx::Error) -> String {
             db.message()
         ),
         other => other.to_string(),
+    }
+}
+
+/// Begins a transaction that writes Clerk data, at READ COMMITTED whatever the database's
+/// default (managed databases are sometimes set to repeatable read or serializable).
+///
+/// The cascades need it: after a parent's advisory lock is granted, each statement must see the
+/// children that other transactions committed meanwhile, which only a fresh snapshot per
+/// statement gives. Set per transaction rather than per connection, so it holds behind poolers.
+pub async fn begin_write(pool: &PgPool) -> Result<Tx<'static>, sqlx::Error> {
+    pool.begin_with("begin isolation level read committed")
+        .await
+}
+
+/// What a database error means for the delivery that met it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Two transactions met (a deadlock, a serialization failure): the same work, run again at
+    /// once, succeeds.
+    Conflict,
+    /// The database is unreachable, slow, out of resources, read-only, shutting down, or lacks
+    /// our schema: a retry later can succeed (503).
+    Transient,
+    /// Postgres refuses the values themselves (a data exception, a violated constraint, a
+    /// program limit): every retry fails alike, so the delivery is kept as `failed`.
+    Permanent,
+}
+
+impl Failure {
+    /// Classifies `err` by its SQLSTATE; anything that is not a database's answer (a lost
+    /// connection, a pool timeout) is transient.
+    pub fn of(err: &sqlx::Error) -> Self {
+        let code = match err {
+            sqlx::Error::Database(db) => db.code(),
+            _ => return Self::Transient,
+        };
+        let code = code.as_deref().unwrap_or("");
+        match code {
+            "40001" | "40P01" => Self::Conflict,
+            // 22: data exception; 23: integrity constraint violation; 54: program limit exceeded.
+            _ if ["22", "23", "54"]
+                .iter()
+                .any(|class| code.starts_with(class)) =>
+            {
+                Self::Permanent
+            }
+            _ => Self::Transient,
+        }
     }
 }

@@ -48,6 +48,9 @@ pub enum WebhookError {
     /// fit is stored as `failed` instead).
     #[error("the body is not a Clerk event: {0}")]
     InvalidEvent(String),
+    /// 422: a verified event that Postgres refuses to store, even as a `failed` ledger row.
+    #[error("the event holds values Postgres cannot store")]
+    UnstorableEvent,
     /// 503: the database is unreachable, slow or failing; Svix will retry.
     #[error("the database is unavailable; retry later")]
     DatabaseUnavailable,
@@ -72,7 +75,7 @@ impl WebhookError {
             | Self::UnreadableBody
             | Self::BodyNotUtf8 => Status::BadRequest,
             Self::TimestampOutOfTolerance | Self::InvalidSignature => Status::Unauthorized,
-            Self::InvalidEvent(_) => Status::UnprocessableEntity,
+            Self::InvalidEvent(_) | Self::UnstorableEvent => Status::UnprocessableEntity,
             Self::DatabaseUnavailable => Status::ServiceUnavailable,
             Self::HookFailed | Self::Internal => Status::InternalServerError,
         }
@@ -92,6 +95,7 @@ impl WebhookError {
             Self::UnreadableBody => "unreadable_body",
             Self::BodyNotUtf8 => "body_not_utf8",
             Self::InvalidEvent(_) => "invalid_event",
+            Self::UnstorableEvent => "unstorable_event",
             Self::DatabaseUnavailable => "database_unavailable",
             Self::HookFailed => "hook_failed",
             Self::Internal => "internal_error",

@@ -12,13 +12,17 @@ pub type HookError = Box<dyn std::error::Error + Send + Sync>;
 ///
 /// * [`Hooks::in_transaction`] runs inside the transaction that records the event and updates
 ///   the projections, after them; write your own tables through `tx` and they change atomically
-///   with ours. An error rolls everything back — the event, its projection, your writes — and
-///   the delivery is answered 503, so Svix retries it later. Other deliveries that shared the
-///   batch are retried once on their own and are not affected.
+///   with ours. The transaction runs at READ COMMITTED, whatever the database's default. An
+///   error rolls everything back — the event, its projection, your writes — and the delivery is
+///   answered 500 (`hook_failed`), so Svix retries it later. So does a statement of yours that
+///   failed even if you ignore its error (Postgres aborts the transaction), and a panic. Other
+///   deliveries that shared the batch are retried once on their own and are not affected.
 /// * [`Hooks::after_commit`] runs after the commit, off the request path (the delivery has been
 ///   answered, or is being answered, 200). Use it for side effects such as sending an email. It
 ///   runs at most once: if the process stops first, it does not run. For side effects that must
-///   not be lost, write an outbox row in `in_transaction` and process it yourself.
+///   not be lost, write an outbox row in `in_transaction` and process it yourself. A panic is
+///   caught and logged. At most 256 batches' after-commit work waits at once; past that, new
+///   deliveries wait for it rather than memory growing.
 ///
 /// Neither runs for a redelivery of a svix-id already stored.
 #[rocket::async_trait]

@@ -73,7 +73,7 @@ use rocket::{catchers, routes, Build, Rocket};
 use sqlx::PgPool;
 
 use crate::config::Settings;
-use crate::hooks::{Hooks, NoHooks, SharedHooks};
+use crate::hooks::{Hooks, SharedHooks};
 use crate::writer::Writer;
 
 /// The pool the sync writes through, as Rocket managed state.
@@ -157,7 +157,7 @@ pub fn stage(pool: PgPool, settings: Settings) -> AdHoc {
 pub struct ClerkSync {
     pool: PgPool,
     settings: Settings,
-    hooks: SharedHooks,
+    hooks: Option<SharedHooks>,
 }
 
 impl ClerkSync {
@@ -166,13 +166,13 @@ impl ClerkSync {
         Self {
             pool,
             settings,
-            hooks: Arc::new(NoHooks),
+            hooks: None,
         }
     }
 
     /// Runs your [`Hooks`] on every newly stored event.
     pub fn hooks(mut self, hooks: impl Hooks) -> Self {
-        self.hooks = Arc::new(hooks);
+        self.hooks = Some(Arc::new(hooks));
         self
     }
 
@@ -187,6 +187,7 @@ impl ClerkSync {
             hooks,
         } = self;
         AdHoc::on_ignite("Clerk sync", move |rocket| async move {
+            let rocket = cover_request_timeout(rocket, settings.batch.request_timeout);
             let path = settings.webhook_path.clone();
             let migrations_pool = pool.clone();
             let metrics = metrics::Metrics::new();
@@ -223,4 +224,31 @@ impl ClerkSync {
                 .register(path.as_str(), catchers![routes::webhook_catcher])
         })
     }
+}
+
+/// Raises Rocket's shutdown grace period to cover the request timeout when it is left at
+/// Rocket's default (2 s, against our 10 s), so that on SIGTERM a delivery waiting for its commit
+/// is still answered instead of being cut off. A grace period set on purpose is kept.
+fn cover_request_timeout(
+    rocket: Rocket<Build>,
+    request_timeout: std::time::Duration,
+) -> Rocket<Build> {
+    let needed = u32::try_from(request_timeout.as_secs() + 1).unwrap_or(u32::MAX);
+    let default = rocket::config::Shutdown::default().grace;
+    let grace: u32 = rocket
+        .figment()
+        .extract_inner("shutdown.grace")
+        .unwrap_or(default);
+    if grace >= needed {
+        return rocket;
+    }
+    if grace != default {
+        log::warn!(
+            "the shutdown grace period ({grace}s) is shorter than the request timeout: a stop \
+             may cut off deliveries waiting for their commit (Svix retries them)"
+        );
+        return rocket;
+    }
+    let figment = rocket.figment().clone().merge(("shutdown.grace", needed));
+    rocket.configure(figment)
 }

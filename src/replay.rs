@@ -7,6 +7,7 @@
 
 use sqlx::PgPool;
 
+use crate::db::{self, Failure};
 use crate::guard::ClerkWebhook;
 use crate::store::{ledger, Outcome};
 use crate::sync;
@@ -113,15 +114,25 @@ pub async fn replay(
             .filter_map(|row| ClerkWebhook::from_body(row.position.svix_id, row.payload).ok())
             .collect();
         let refs: Vec<&ClerkWebhook> = webhooks.iter().collect();
-        let mut tx = pool.begin().await?;
-        let outcomes = sync::reapply(&mut tx, &refs).await?;
-        let statuses: Vec<(&str, Outcome)> = refs
-            .iter()
-            .map(|w| w.svix_id.as_str())
-            .zip(outcomes.iter().copied())
-            .collect();
-        ledger::set_replayed_statuses(&mut tx, &statuses).await?;
-        tx.commit().await?;
+        let outcomes = match apply(pool, &refs).await {
+            Ok(outcomes) => outcomes,
+            // One event's values are refused: find it, and let the others through.
+            Err(err) if Failure::of(&err) == Failure::Permanent => {
+                let mut outcomes = Vec::with_capacity(refs.len());
+                for webhook in &refs {
+                    outcomes.push(match apply(pool, &[webhook]).await {
+                        Ok(one) => one[0],
+                        Err(err) if Failure::of(&err) == Failure::Permanent => {
+                            keep_failed(pool, webhook, &db::describe(&err)).await?;
+                            Outcome::Failed
+                        }
+                        Err(err) => return Err(err),
+                    });
+                }
+                outcomes
+            }
+            Err(err) => return Err(err),
+        };
         for outcome in outcomes {
             report.events += 1;
             match outcome {
@@ -134,4 +145,50 @@ pub async fn replay(
         }
         progress(report.events);
     }
+}
+
+/// Applies `webhooks` again in one transaction, run again at once while it meets another.
+async fn apply(pool: &PgPool, webhooks: &[&ClerkWebhook]) -> Result<Vec<Outcome>, sqlx::Error> {
+    let mut attempt = 1;
+    loop {
+        let run = async {
+            let mut tx = db::begin_write(pool).await?;
+            let outcomes = sync::reapply(&mut tx, webhooks).await?;
+            let statuses: Vec<(&str, Outcome)> = webhooks
+                .iter()
+                .map(|w| w.svix_id.as_str())
+                .zip(outcomes.iter().copied())
+                .collect();
+            ledger::set_replayed_statuses(&mut tx, &statuses).await?;
+            tx.commit().await?;
+            Ok(outcomes)
+        };
+        match run.await {
+            Err(err) if Failure::of(&err) == Failure::Conflict && attempt < 5 => attempt += 1,
+            result => return result,
+        }
+    }
+}
+
+/// Records why Postgres still refuses an event's values, on a row that was not projected before
+/// (the others keep the status of their first delivery).
+async fn keep_failed(
+    pool: &PgPool,
+    webhook: &ClerkWebhook,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    log::warn!(
+        "replay: Postgres refused the values of {} {} ({reason})",
+        webhook.svix_id,
+        webhook.envelope.event_type
+    );
+    sqlx::query(
+        "update clerk.webhook_events set status = 'failed', failure_reason = $2
+         where svix_id = $1 and status in ('failed', 'unhandled')",
+    )
+    .bind(&webhook.svix_id)
+    .bind(reason)
+    .execute(pool)
+    .await?;
+    Ok(())
 }

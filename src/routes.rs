@@ -48,6 +48,8 @@ pub async fn receive(
                     "webhook {svix_id} {event_type} {object_id} -> failed: the payload is \
                      {reason}; kept in the ledger for `clerk-sync replay --failed`"
                 ),
+                // The writer logged why Postgres refused it.
+                None if outcome == Outcome::Failed => {}
                 _ => log::info!(
                     "webhook {svix_id} {event_type} {object_id} -> {}",
                     outcome.as_str()
@@ -59,6 +61,7 @@ pub async fn receive(
             log::error!("webhook {svix_id} {event_type} {object_id} not stored: {err}");
             let answer = match err {
                 WriteError::Hook(_) => WebhookError::HookFailed,
+                WriteError::Unstorable(_) => WebhookError::UnstorableEvent,
                 _ => WebhookError::DatabaseUnavailable,
             };
             metrics.failed(answer.code());
@@ -111,9 +114,19 @@ pub struct Health {
     pub status: &'static str,
 }
 
-/// `GET /healthz`: 200 when the database answers, 503 when it does not.
+/// `GET /healthz`: 200 when the database answers and every writer task runs, 503 otherwise.
 #[get("/healthz")]
-pub async fn healthz(store: &State<Store>) -> (Status, Json<Health>) {
+pub async fn healthz(store: &State<Store>, writer: &State<Writer>) -> (Status, Json<Health>) {
+    let stopped = writer.stopped_tasks();
+    if stopped > 0 {
+        log::error!("health check failed: {stopped} writer task(s) stopped");
+        return (
+            Status::ServiceUnavailable,
+            Json(Health {
+                status: "unavailable",
+            }),
+        );
+    }
     match sqlx::query("select 1").execute(&store.pool).await {
         Ok(_) => (Status::Ok, Json(Health { status: "ok" })),
         Err(err) => {

@@ -1,12 +1,12 @@
 //! Applying verified deliveries: ledger rows and projections, in one transaction.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::SystemTime;
 
 use crate::clerk::ClerkEvent;
 use crate::guard::ClerkWebhook;
 use crate::hooks::{HookError, Hooks};
-use crate::store::projection::{self, Rank, Row, Table, Tombstone, Upsert};
+use crate::store::projection::{self, LockKey, Rank, Row, Table, Tombstone, Upsert};
 use crate::store::tables::{self, *};
 use crate::store::{ledger, Outcome, Tx};
 
@@ -227,16 +227,17 @@ pub enum ApplyError {
     Hook(HookError),
 }
 
-/// Records deliveries in the ledger and applies them to the projections, inside `tx`; returns
-/// one outcome per delivery, in order. A svix-id already stored, or repeated in `webhooks`,
-/// yields [`Outcome::Duplicate`] and changes nothing. Nothing is final until `tx` commits.
+/// Records deliveries in the ledger and applies them to the projections, inside `tx`, then runs
+/// `hooks` (if any) on each new one; returns one outcome per delivery, in order. A svix-id
+/// already stored, or repeated in `webhooks`, yields [`Outcome::Duplicate`] and changes nothing.
+/// Nothing is final until `tx` commits.
 ///
-/// The projection rules do not depend on order, so the batch is applied table by table, each
-/// table in one statement, in a fixed order that two concurrent batches share.
+/// The outcomes, and so the ledger and what hooks see, are those of delivering `webhooks` one
+/// by one in their order: see [`project`].
 pub async fn apply_batch(
     tx: &mut Tx<'_>,
     webhooks: &[&ClerkWebhook],
-    hooks: &dyn Hooks,
+    hooks: Option<&dyn Hooks>,
 ) -> Result<Vec<Outcome>, ApplyError> {
     let mut outcomes = vec![Outcome::Duplicate; webhooks.len()];
     // The first delivery of each svix-id in the batch; the ledger says which of those are new.
@@ -256,11 +257,14 @@ pub async fn apply_batch(
 
     project(tx, webhooks, &fresh_indexes, &mut outcomes).await?;
 
-    for &i in &fresh_indexes {
-        hooks
-            .in_transaction(tx, webhooks[i], outcomes[i])
-            .await
-            .map_err(ApplyError::Hook)?;
+    if let Some(hooks) = hooks {
+        for &i in &fresh_indexes {
+            hooks
+                .in_transaction(tx, webhooks[i], outcomes[i])
+                .await
+                .map_err(ApplyError::Hook)?;
+        }
+        still_usable(tx).await?;
     }
     let statuses: Vec<(&str, Outcome)> = fresh_indexes
         .iter()
@@ -270,15 +274,39 @@ pub async fn apply_batch(
     Ok(outcomes)
 }
 
+/// A hook that ran a failing statement and ignored the error leaves the transaction aborted, and
+/// Postgres answers the COMMIT of an aborted transaction by rolling it back without an error: the
+/// deliveries would be acknowledged with nothing stored. One statement tells.
+async fn still_usable(tx: &mut Tx<'_>) -> Result<(), ApplyError> {
+    match sqlx::query("select 1").execute(&mut **tx).await {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("25P02") => {
+            Err(ApplyError::Hook(
+                "a hook left the transaction aborted (a statement of it failed)".into(),
+            ))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
 /// Applies the deliveries at `indexes` to the projections and sets their outcomes (the ledger
 /// is not touched).
+///
+/// Deliveries are applied as they would be one by one, in their order, but in as few statements
+/// as that allows: they are cut into rounds where no two deliveries touch the same row or a
+/// parent and its child (their [`LockKey`]s conflict); within a round order cannot matter, so
+/// each round is one statement per table. A batch of distinct objects is one round. The locks
+/// of every round are taken first, in one statement.
 async fn project(
     tx: &mut Tx<'_>,
     webhooks: &[&ClerkWebhook],
     indexes: &[usize],
     outcomes: &mut [Outcome],
 ) -> Result<(), sqlx::Error> {
-    let mut plan = Plan::default();
+    let mut rounds = vec![Plan::default()];
+    // The current round's lock keys, and whether any of its writes takes the key exclusively.
+    let mut round_locks: HashMap<String, bool> = HashMap::new();
+    let mut all_locks = Vec::new();
     for &i in indexes {
         let webhook = webhooks[i];
         let data = webhook.envelope.data.get();
@@ -287,6 +315,7 @@ async fn project(
             .occurred_at_millis()
             .unwrap_or_else(now_millis);
         outcomes[i] = Outcome::Stale;
+        let mut writes = Plan::default();
         for change in changes(&webhook.event) {
             match change {
                 Change::Upsert {
@@ -302,16 +331,38 @@ async fn project(
                         rank,
                         svix_id: &webhook.svix_id,
                     };
-                    plan.upsert(table, i, upsert);
+                    writes.upsert(table, i, upsert);
                 }
-                Change::Delete { table, id } => plan.delete(table, i, Tombstone { id, data, at }),
+                Change::Delete { table, id } => writes.delete(table, i, Tombstone { id, data, at }),
                 Change::Record => outcomes[i] = Outcome::Recorded,
                 Change::Unhandled => outcomes[i] = Outcome::Unhandled,
                 Change::Failed => outcomes[i] = Outcome::Failed,
             }
         }
+        let locks = writes.locks();
+        let conflicts = locks.iter().any(|lock| {
+            round_locks
+                .get(&lock.key)
+                .is_some_and(|&exclusive| exclusive || lock.exclusive)
+        });
+        if conflicts {
+            rounds.push(Plan::default());
+            round_locks.clear();
+        }
+        rounds
+            .last_mut()
+            .expect("one round at least")
+            .extend(writes);
+        for lock in &locks {
+            *round_locks.entry(lock.key.clone()).or_default() |= lock.exclusive;
+        }
+        all_locks.extend(locks);
     }
-    plan.run(tx, outcomes).await
+    projection::take_locks(tx, &all_locks).await?;
+    for round in rounds {
+        round.run(tx, outcomes).await?;
+    }
+    Ok(())
 }
 
 /// Applies events that are already in the ledger to the projections again, under the same
@@ -331,8 +382,7 @@ pub async fn reapply(
 /// Per table, one write per row id, with the index of the event it came from.
 type ByTable<K, W> = Vec<(&'static Table, BTreeMap<K, (usize, W)>)>;
 
-/// The writes of a batch, grouped by table, one per row: the latest payload of each id (by the
-/// same ordering key the SQL applies) and the earliest deletion of each id.
+/// The writes of one round, grouped by table, at most one per row and kind.
 #[derive(Default)]
 struct Plan<'a> {
     upserts: ByTable<String, Upsert<'a>>,
@@ -341,43 +391,40 @@ struct Plan<'a> {
 
 impl<'a> Plan<'a> {
     fn upsert(&mut self, table: &'static Table, event: usize, upsert: Upsert<'a>) {
-        let rows = entry(&mut self.upserts, table);
-        let key = |u: &Upsert<'_>| (u.version, u.rank, u.svix_id.to_owned());
-        match rows.get(&upsert.row.id) {
-            Some((_, kept)) if key(kept) >= key(&upsert) => {}
-            _ => {
-                rows.insert(upsert.row.id.clone(), (event, upsert));
-            }
-        }
+        entry(&mut self.upserts, table).insert(upsert.row.id.clone(), (event, upsert));
     }
 
     fn delete(&mut self, table: &'static Table, event: usize, tombstone: Tombstone<'a>) {
-        let rows = entry(&mut self.tombstones, table);
-        match rows.get(tombstone.id) {
-            Some((_, kept)) if kept.at <= tombstone.at => {}
-            _ => {
-                rows.insert(tombstone.id, (event, tombstone));
-            }
+        entry(&mut self.tombstones, table).insert(tombstone.id, (event, tombstone));
+    }
+
+    fn extend(&mut self, other: Plan<'a>) {
+        for (table, rows) in other.upserts {
+            entry(&mut self.upserts, table).extend(rows);
+        }
+        for (table, rows) in other.tombstones {
+            entry(&mut self.tombstones, table).extend(rows);
         }
     }
 
-    /// Runs the writes: all advisory locks first, then upserts and deletions table by table in
-    /// the order of [`ALL`], rows in id order, so concurrent batches lock in the same order.
-    async fn run(mut self, tx: &mut Tx<'_>, outcomes: &mut [Outcome]) -> Result<(), sqlx::Error> {
+    /// The advisory locks these writes need: each row's own, and its parents'.
+    fn locks(&self) -> Vec<LockKey> {
         let mut locks = Vec::new();
         for (table, rows) in &self.upserts {
-            for (_, upsert) in rows.values() {
+            for (id, (_, upsert)) in rows {
+                locks.push(projection::row_lock(table, id));
                 locks.extend(projection::parent_locks(table, &upsert.row));
             }
         }
         for (table, rows) in &self.tombstones {
-            locks.extend(
-                rows.keys()
-                    .filter_map(|id| projection::deletion_lock(table, id)),
-            );
+            locks.extend(rows.keys().map(|id| projection::row_lock(table, id)));
         }
-        projection::take_locks(tx, &locks).await?;
+        locks
+    }
 
+    /// Runs the writes, upserts and then deletions, table by table in the order of [`ALL`], rows
+    /// in id order. The caller holds the [`Plan::locks`].
+    async fn run(mut self, tx: &mut Tx<'_>, outcomes: &mut [Outcome]) -> Result<(), sqlx::Error> {
         let order = |table: &Table| ALL.iter().position(|t| std::ptr::eq(*t, table));
         self.upserts.sort_by_key(|(table, _)| order(table));
         self.tombstones.sort_by_key(|(table, _)| order(table));

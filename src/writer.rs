@@ -8,35 +8,58 @@
 //! batch of 8 commits while the other 8 clients' next deliveries gather in the other writer
 //! (measured here: 5 000 events/s instead of 3 700 when one batch swallowed all 16).
 //!
-//! Every request is answered only after the commit that holds its event. If the batch fails on
-//! a database error that is not a lost connection, or a hook fails, each of its deliveries is
-//! retried once in a transaction of its own, so one bad event cannot fail or hold up its
-//! neighbours beyond that one retry.
+//! Every request is answered only after the commit that holds its event. What can go wrong, and
+//! what happens then:
+//! - two transactions meet (a deadlock or serialization failure, which hooks can cause): the
+//!   batch runs again at once, a few times, before anyone is answered;
+//! - a database error that is not a lost connection, or a hook's error or panic: each delivery
+//!   of the batch is retried once in a transaction of its own, so one bad event cannot fail or
+//!   hold up its neighbours beyond that one retry;
+//! - Postgres refuses one delivery's values ([`Failure::Permanent`]): it is kept in the ledger as
+//!   `failed` with the reason, and acknowledged.
+//!
+//! A panic in a hook fails its delivery only; the writer task goes on.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocket::tokio::sync::{mpsc, oneshot, Mutex};
+use rocket::futures::FutureExt;
+use rocket::tokio::sync::{mpsc, oneshot, Mutex, Semaphore};
+use rocket::tokio::task::JoinHandle;
 use rocket::tokio::time::{timeout_at, Instant};
 use sqlx::PgPool;
 
 use crate::config::BatchSettings;
+use crate::db::{self, Failure};
 use crate::guard::ClerkWebhook;
-use crate::hooks::SharedHooks;
+use crate::hooks::{Hooks, SharedHooks};
 use crate::metrics::Metrics;
-use crate::store::Outcome;
+use crate::store::{ledger, Outcome};
 use crate::sync::{self, ApplyError};
+
+/// How often a batch is run again after its transaction met another (a deadlock, a
+/// serialization failure) before its deliveries are answered 503.
+const CONFLICT_ATTEMPTS: u32 = 5;
+
+/// Batches whose after-commit hooks may be pending at once. Past that, writers wait for them
+/// (and deliveries for the writers), so slow after-commit work cannot grow memory without bound.
+const AFTER_COMMIT_BATCHES: usize = 256;
 
 /// Why a delivery could not be stored. Either way nothing of it was committed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WriteError {
-    /// The database failed; the reason is safe to log (no row values).
+    /// The database failed in a way a later retry can overcome; the reason is safe to log (no
+    /// row values).
     #[error("{0}")]
     Database(String),
-    /// An application hook failed.
+    /// An application hook failed or panicked.
     #[error("{0}")]
     Hook(String),
+    /// Postgres refused the delivery's values and could not even keep it as `failed`.
+    #[error("{0}")]
+    Unstorable(String),
     /// The writer has stopped (the server is shutting down).
     #[error("the writer has stopped")]
     Stopped,
@@ -66,6 +89,7 @@ pub struct Writer {
     request_timeout: Duration,
     /// Deliveries handed to the writer and not yet answered.
     in_flight: Arc<AtomicUsize>,
+    tasks: Arc<Vec<JoinHandle<()>>>,
 }
 
 /// Counts one delivery in flight for as long as it lives.
@@ -85,32 +109,38 @@ impl Drop for InFlight<'_> {
 }
 
 impl Writer {
-    /// Starts `settings.writers` writer tasks on the current Tokio runtime.
+    /// Starts `settings.writers` writer tasks on the current Tokio runtime. `hooks`, if any, run
+    /// on every new delivery.
     pub fn start(
         pool: PgPool,
         settings: BatchSettings,
-        hooks: SharedHooks,
+        hooks: Option<SharedHooks>,
         metrics: Metrics,
     ) -> Self {
         let capacity = settings.max_events.max(1) * settings.writers.max(1) * 4;
         let (jobs, queue) = mpsc::channel(capacity);
         let queue = Arc::new(Mutex::new(queue));
         let in_flight = Arc::new(AtomicUsize::new(0));
-        for _ in 0..settings.writers.max(1) {
-            let task = WriterTask {
-                pool: pool.clone(),
-                queue: queue.clone(),
-                settings: settings.clone(),
-                hooks: hooks.clone(),
-                metrics: metrics.clone(),
-                in_flight: in_flight.clone(),
-            };
-            rocket::tokio::spawn(task.run());
-        }
+        let after_commit = Arc::new(Semaphore::new(AFTER_COMMIT_BATCHES));
+        let tasks = (0..settings.writers.max(1))
+            .map(|_| {
+                let task = WriterTask {
+                    pool: pool.clone(),
+                    queue: queue.clone(),
+                    settings: settings.clone(),
+                    hooks: hooks.clone(),
+                    metrics: metrics.clone(),
+                    in_flight: in_flight.clone(),
+                    after_commit: after_commit.clone(),
+                };
+                rocket::tokio::spawn(task.run())
+            })
+            .collect();
         Self {
             jobs,
             request_timeout: settings.request_timeout,
             in_flight,
+            tasks: Arc::new(tasks),
         }
     }
 
@@ -131,15 +161,22 @@ impl Writer {
             .await
             .map_err(|_| WriteError::TimedOut)?
     }
+
+    /// How many writer tasks have stopped. Each one's loop survives anything a batch does, so
+    /// this is 0 unless something is badly wrong: `/healthz` reports it.
+    pub fn stopped_tasks(&self) -> usize {
+        self.tasks.iter().filter(|task| task.is_finished()).count()
+    }
 }
 
 struct WriterTask {
     pool: PgPool,
     queue: Arc<Mutex<mpsc::Receiver<Job>>>,
     settings: BatchSettings,
-    hooks: SharedHooks,
+    hooks: Option<SharedHooks>,
     metrics: Metrics,
     in_flight: Arc<AtomicUsize>,
+    after_commit: Arc<Semaphore>,
 }
 
 impl WriterTask {
@@ -151,20 +188,28 @@ impl WriterTask {
 
     /// Waits for a first job, then takes more until the batch holds its share of the deliveries
     /// in flight (or `max_events`) or `max_wait` has passed; `None` once the queue is closed and
-    /// empty.
+    /// empty. Jobs whose requester has already been answered (timed out) are dropped unstored.
     async fn next_batch(&self) -> Option<Vec<Job>> {
         let mut queue = self.queue.lock().await;
-        let first = queue.recv().await?;
-        let mut batch = vec![first];
+        let mut batch = Vec::new();
+        while batch.is_empty() {
+            let first = queue.recv().await?;
+            if !first.reply.is_closed() {
+                batch.push(first);
+            }
+        }
         let deadline = Instant::now() + self.settings.max_wait;
         while batch.len() < self.share() {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
+            let job = match queue.try_recv() {
+                Ok(job) => job,
                 Err(_) if self.settings.max_wait == Duration::ZERO => break,
                 Err(_) => match timeout_at(deadline, queue.recv()).await {
-                    Ok(Some(job)) => batch.push(job),
+                    Ok(Some(job)) => job,
                     _ => break,
                 },
+            };
+            if !job.reply.is_closed() {
+                batch.push(job);
             }
         }
         Some(batch)
@@ -182,12 +227,7 @@ impl WriterTask {
     async fn process(&self, batch: Vec<Job>) {
         let webhooks: Vec<&ClerkWebhook> = batch.iter().map(|job| job.webhook.as_ref()).collect();
         match self.commit(&webhooks).await {
-            Ok(outcomes) => {
-                self.after_commit(&batch, &outcomes);
-                for (job, outcome) in batch.into_iter().zip(outcomes) {
-                    let _ = job.reply.send(Ok(outcome));
-                }
-            }
+            Ok(outcomes) => self.answer(batch, outcomes).await,
             Err(err) if batch.len() > 1 && retry_alone(&err) => {
                 log::warn!(
                     "a batch of {} failed ({}); retrying each delivery on its own",
@@ -195,13 +235,25 @@ impl WriterTask {
                     describe(&err)
                 );
                 for job in batch {
-                    let result = self.commit(&[job.webhook.as_ref()]).await;
-                    if let Ok(outcomes) = &result {
-                        self.after_commit(std::slice::from_ref(&job), outcomes);
+                    // Its requester was answered 503 already; Svix will deliver it again.
+                    if job.reply.is_closed() {
+                        continue;
                     }
-                    let _ = job
-                        .reply
-                        .send(result.map(|o| o[0]).map_err(|e| WriteError::from(&e)));
+                    match self.commit_alone(&job.webhook).await {
+                        Ok(outcome) => self.answer(vec![job], vec![outcome]).await,
+                        Err(err) => {
+                            let _ = job.reply.send(Err(err));
+                        }
+                    }
+                }
+            }
+            Err(err) if batch.len() == 1 => {
+                let job = batch.into_iter().next().expect("one job");
+                match self.keep_if_unstorable(&job.webhook, err).await {
+                    Ok(outcome) => self.answer(vec![job], vec![outcome]).await,
+                    Err(err) => {
+                        let _ = job.reply.send(Err(err));
+                    }
                 }
             }
             Err(err) => {
@@ -213,37 +265,137 @@ impl WriterTask {
         }
     }
 
-    async fn commit(&self, webhooks: &[&ClerkWebhook]) -> Result<Vec<Outcome>, ApplyError> {
-        let started = std::time::Instant::now();
-        let result = self.transaction(webhooks).await;
-        self.metrics
-            .batch(webhooks.len(), started.elapsed(), result.is_ok());
-        result
+    /// One delivery in a transaction of its own; if Postgres refuses its values, it is kept as
+    /// `failed` instead.
+    async fn commit_alone(&self, webhook: &ClerkWebhook) -> Result<Outcome, WriteError> {
+        match self.commit(&[webhook]).await {
+            Ok(outcomes) => Ok(outcomes[0]),
+            Err(err) => self.keep_if_unstorable(webhook, err).await,
+        }
     }
 
-    async fn transaction(&self, webhooks: &[&ClerkWebhook]) -> Result<Vec<Outcome>, ApplyError> {
-        let mut tx = self.pool.begin().await?;
-        let outcomes = sync::apply_batch(&mut tx, webhooks, self.hooks.as_ref()).await?;
-        tx.commit().await?;
-        Ok(outcomes)
+    /// After `err` failed `webhook` on its own: keeps it as `failed` when the error is
+    /// permanent for its values, so Svix does not retry it for a day to no avail.
+    async fn keep_if_unstorable(
+        &self,
+        webhook: &ClerkWebhook,
+        err: ApplyError,
+    ) -> Result<Outcome, WriteError> {
+        let ApplyError::Database(db_err) = &err else {
+            return Err(WriteError::from(&err));
+        };
+        if Failure::of(db_err) != Failure::Permanent {
+            return Err(WriteError::from(&err));
+        }
+        let reason = db::describe(db_err);
+        let kept = async {
+            let mut tx = db::begin_write(&self.pool).await?;
+            let new = ledger::insert_failed(&mut tx, webhook, &reason).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(new)
+        };
+        match kept.await {
+            Ok(new) => {
+                log::error!(
+                    "webhook {} {} {} -> failed: Postgres refused its values ({reason}); kept in \
+                     the ledger for `clerk-sync replay --failed`",
+                    webhook.svix_id,
+                    webhook.envelope.event_type,
+                    webhook.object_id.as_deref().unwrap_or("-"),
+                );
+                Ok(if new {
+                    Outcome::Failed
+                } else {
+                    Outcome::Duplicate
+                })
+            }
+            Err(kept_err) if Failure::of(&kept_err) == Failure::Permanent => Err(
+                WriteError::Unstorable(format!("{reason}; then {}", db::describe(&kept_err))),
+            ),
+            Err(kept_err) => Err(WriteError::Database(db::describe(&kept_err))),
+        }
     }
 
-    fn after_commit(&self, jobs: &[Job], outcomes: &[Outcome]) {
+    /// Replies, then hands new events to the after-commit hooks.
+    async fn answer(&self, jobs: Vec<Job>, outcomes: Vec<Outcome>) {
         let events: Vec<(Arc<ClerkWebhook>, Outcome)> = jobs
             .iter()
-            .zip(outcomes)
+            .zip(&outcomes)
             .filter(|(_, outcome)| **outcome != Outcome::Duplicate)
             .map(|(job, outcome)| (job.webhook.clone(), *outcome))
             .collect();
+        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+            let _ = job.reply.send(Ok(outcome));
+        }
+        let Some(hooks) = self.hooks.clone() else {
+            return;
+        };
         if events.is_empty() {
             return;
         }
-        let hooks = self.hooks.clone();
+        // Waits while too many batches' after-commit work is pending: backpressure, not memory.
+        let Ok(permit) = self.after_commit.clone().acquire_owned().await else {
+            return;
+        };
         rocket::tokio::spawn(async move {
             for (webhook, outcome) in events {
-                hooks.after_commit(&webhook, outcome).await;
+                let ran = AssertUnwindSafe(hooks.after_commit(&webhook, outcome))
+                    .catch_unwind()
+                    .await;
+                if ran.is_err() {
+                    log::error!(
+                        "the after-commit hook panicked on webhook {} {}",
+                        webhook.svix_id,
+                        webhook.envelope.event_type
+                    );
+                }
             }
+            drop(permit);
         });
+    }
+
+    /// Runs the batch's transaction, again at once while it meets other transactions.
+    async fn commit(&self, webhooks: &[&ClerkWebhook]) -> Result<Vec<Outcome>, ApplyError> {
+        let mut attempt = 1;
+        loop {
+            let started = std::time::Instant::now();
+            let result = self.transaction(webhooks).await;
+            self.metrics
+                .batch(webhooks.len(), started.elapsed(), result.is_ok());
+            match result {
+                Err(ApplyError::Database(err))
+                    if Failure::of(&err) == Failure::Conflict && attempt < CONFLICT_ATTEMPTS =>
+                {
+                    log::info!(
+                        "a batch of {} met another transaction ({}); running it again",
+                        webhooks.len(),
+                        db::describe(&err)
+                    );
+                    attempt += 1;
+                    // Growing, with a little jitter, so two batches that met part ways.
+                    let jitter = u64::from(started.elapsed().subsec_micros() % 5);
+                    let pause = Duration::from_millis(u64::from(attempt) * 5 + jitter);
+                    rocket::tokio::time::sleep(pause).await;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// One transaction; a panic in a hook is caught and fails it like a hook's error (the
+    /// transaction is dropped, so it rolls back).
+    async fn transaction(&self, webhooks: &[&ClerkWebhook]) -> Result<Vec<Outcome>, ApplyError> {
+        let hooks: Option<&dyn Hooks> = self.hooks.as_deref();
+        let run = async {
+            let mut tx = db::begin_write(&self.pool).await?;
+            let outcomes = sync::apply_batch(&mut tx, webhooks, hooks).await?;
+            tx.commit().await?;
+            Ok(outcomes)
+        };
+        AssertUnwindSafe(run)
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Err(ApplyError::Hook("a hook panicked".into())))
     }
 }
 

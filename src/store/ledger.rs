@@ -18,11 +18,11 @@ pub async fn insert(
     let envelopes = webhooks.iter().map(|w| &w.envelope);
     sqlx::query_scalar(
         "insert into clerk.webhook_events
-             (svix_id, event_type, object_id, instance_id, event_timestamp, status, payload)
+             (svix_id, event_type, object_id, instance_id, event_timestamp, status, body)
          select v.svix_id, v.event_type, v.object_id, v.instance_id, clerk.from_millis(v.at),
-                'applied', v.payload::jsonb
+                'applied', v.body
          from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
-             as v(svix_id, event_type, object_id, instance_id, at, payload)
+             as v(svix_id, event_type, object_id, instance_id, at, body)
          order by v.svix_id
          on conflict (svix_id) do nothing
          returning svix_id",
@@ -59,6 +59,39 @@ pub async fn insert(
     .bind(webhooks.iter().map(|w| w.body.as_str()).collect::<Vec<_>>())
     .fetch_all(&mut **tx)
     .await
+}
+
+/// Keeps a delivery that Postgres refused to store as it is (see [`crate::db::Failure`]) as
+/// `failed`, with the reason, so it is acknowledged and `clerk-sync replay --failed` can apply it
+/// once a fix allows. Only the body (as text, which takes what `jsonb` refuses) and a Clerk id
+/// are stored; an envelope time outside what `timestamptz` holds is left out. Returns whether
+/// the row is new.
+pub async fn insert_failed(
+    tx: &mut Tx<'_>,
+    webhook: &ClerkWebhook,
+    reason: &str,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "insert into clerk.webhook_events
+             (svix_id, event_type, object_id, instance_id, event_timestamp, status, body,
+              failure_reason)
+         values ($1, $2, $3, $4,
+                 case when $5 between -200000000000000 and 8000000000000000
+                      then clerk.from_millis($5) end,
+                 'failed', $6, $7)
+         on conflict (svix_id) do nothing",
+    )
+    .bind(&webhook.svix_id)
+    .bind(&webhook.envelope.event_type)
+    .bind(&webhook.object_id)
+    .bind(&webhook.envelope.instance_id)
+    .bind(webhook.envelope.occurred_at_millis())
+    .bind(&webhook.body)
+    .bind(reason)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
 }
 
 /// Where a row stands in the ledger's `(received_at, svix_id)` order. Group commits give many
@@ -100,7 +133,8 @@ pub async fn page_after(
     limit: i64,
 ) -> Result<Vec<StoredEvent>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "select received_at::text as received_at, svix_id, payload::text as payload
+        "select received_at::text as received_at, svix_id,
+                coalesce(body, payload::text) as payload
          from clerk.webhook_events
          where {condition} and received_at >= $1::timestamptz
            and (received_at, svix_id) > ($1::timestamptz, $2)
@@ -153,7 +187,9 @@ async fn update_statuses(
         .map(|(id, outcome)| (*id, outcome.as_str()))
         .unzip();
     sqlx::query(&format!(
-        "update clerk.webhook_events set status = v.new_status
+        "update clerk.webhook_events
+         set status = v.new_status,
+             failure_reason = case when v.new_status = 'failed' then failure_reason end
          from unnest($1::text[], $2::text[]) as v(id, new_status)
          where svix_id = v.id and status <> v.new_status and {condition}"
     ))

@@ -373,6 +373,9 @@ fn build_tombstone_sql(table: &Table) -> String {
     )
 }
 
+/// The statement that applies `cascade` to the children of the parents in `$1`. The children
+/// are locked in id order first, so two cascades meeting on the same rows (a user's and an
+/// organization's, on their memberships) take them in one order and cannot deadlock.
 fn cascade_sql(cascade: &Cascade) -> String {
     let (set, when) = match cascade.effect {
         Effect::Tombstone { when } => (
@@ -387,8 +390,12 @@ fn cascade_sql(cascade: &Cascade) -> String {
     };
     format!(
         "update {child} as v set {set}, synced_at = now()
-         from {parent} p
-         where p.id = any($1) and p.deleted_at is not null and v.{via} = p.id{when}",
+         from (select v.id, p.deleted_at
+               from {child} v join {parent} p on v.{via} = p.id
+               where p.id = any($1) and p.deleted_at is not null{when}
+               order by v.id
+               for update of v) p
+         where v.id = p.id",
         child = cascade.child.name,
         parent = cascade.parent.name,
         via = cascade.via,
@@ -398,7 +405,7 @@ fn cascade_sql(cascade: &Cascade) -> String {
 
 /// Writes payloads into `table` under the ordering rule; returns the ids that changed.
 /// `upserts` must not repeat an id (one statement cannot touch a row twice), and the caller
-/// holds the [`parent_locks`] of every row.
+/// holds the [`row_lock`] and [`parent_locks`] of every row.
 pub async fn upsert(
     tx: &mut Tx<'_>,
     table: &'static Table,
@@ -444,7 +451,7 @@ pub async fn upsert(
 
 /// Marks objects deleted (creating tombstone rows for ones never seen) and applies the
 /// cascades of the ones whose deletion changed something; returns those ids. The caller holds
-/// the [`deletion_lock`] of every id.
+/// the [`row_lock`] of every id.
 pub async fn tombstone(
     tx: &mut Tx<'_>,
     table: &'static Table,
@@ -482,36 +489,45 @@ fn bind_column<'q, 'v>(
     }
 }
 
-/// An advisory lock a write needs, so a parent's deletion and its children's writes are ordered:
-/// children take their parents' locks shared, a deleted parent takes its own exclusive, and
+/// An advisory lock a write needs. Every row a batch writes is locked exclusively under its
+/// `table:id` key, so two batches never hold rows the other wants (a batch writes in several
+/// statements, and two could otherwise lock the same rows in opposite orders). Children take
+/// their parents' keys shared, so a parent's deletion and its children's writes are ordered:
 /// whichever transaction commits second sees the other.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct LockKey {
-    key: String,
-    exclusive: bool,
+    /// `table:id`.
+    pub key: String,
+    /// Exclusive, or shared.
+    pub exclusive: bool,
 }
 
-/// The locks writing `row` into `table` needs: its parents', shared.
+impl LockKey {
+    fn new(table: &Table, id: &str, exclusive: bool) -> Self {
+        Self {
+            key: format!("{}:{id}", table.name),
+            exclusive,
+        }
+    }
+}
+
+/// The lock writing row `id` of `table` needs: its own, exclusive.
+pub fn row_lock(table: &Table, id: &str) -> LockKey {
+    LockKey::new(table, id, true)
+}
+
+/// The locks writing `row` into `table` needs besides its own: its parents', shared.
 pub fn parent_locks(table: &Table, row: &Row) -> Vec<LockKey> {
     cascades_to(table)
         .filter_map(
             |cascade| match &row.values[table.column_index(cascade.via)] {
-                Value::Text(Some(parent_id)) => Some(LockKey {
-                    key: format!("{}:{parent_id}", cascade.parent.name),
-                    exclusive: false,
-                }),
+                Value::Text(Some(parent_id)) => {
+                    Some(LockKey::new(cascade.parent, parent_id, false))
+                }
                 _ => None,
             },
         )
         .collect()
-}
-
-/// The lock deleting `id` from `table` needs: its own, exclusive, if anything cascades from it.
-pub fn deletion_lock(table: &Table, id: &str) -> Option<LockKey> {
-    cascades_from(table).next().map(|_| LockKey {
-        key: format!("{}:{id}", table.name),
-        exclusive: true,
-    })
 }
 
 /// Takes transaction-scoped advisory locks in one statement, in a fixed order, so writers cannot

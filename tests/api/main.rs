@@ -9,6 +9,7 @@ mod cli;
 mod concurrency;
 mod convergence;
 mod database;
+mod equivalence;
 mod example_app;
 mod faults;
 mod fixtures;
