@@ -363,13 +363,11 @@ impl WriterTask {
             self.metrics
                 .batch(webhooks.len(), started.elapsed(), result.is_ok());
             match result {
-                Err(ApplyError::Database(err))
-                    if Failure::of(&err) == Failure::Conflict && attempt < CONFLICT_ATTEMPTS =>
-                {
+                Err(err) if met_another(&err) && attempt < CONFLICT_ATTEMPTS => {
                     log::info!(
                         "a batch of {} met another transaction ({}); running it again",
                         webhooks.len(),
-                        db::describe(&err)
+                        describe(&err)
                     );
                     attempt += 1;
                     // Growing, with a little jitter, so two batches that met part ways.
@@ -399,6 +397,16 @@ impl WriterTask {
     }
 }
 
+/// Whether the transaction failed because it met another (a deadlock, a serialization
+/// failure), in our statements or in a hook's that returned the error.
+fn met_another(err: &ApplyError) -> bool {
+    let db_err = match err {
+        ApplyError::Database(err) => Some(err),
+        ApplyError::Hook(err) => err.downcast_ref::<sqlx::Error>(),
+    };
+    db_err.is_some_and(|err| Failure::of(err) == Failure::Conflict)
+}
+
 /// A lost or unobtainable connection fails every delivery alike: retrying them one by one would
 /// only make each wait for the database again. Anything else may be one delivery's fault.
 fn retry_alone(err: &ApplyError) -> bool {
@@ -421,5 +429,28 @@ pub fn describe(err: &ApplyError) -> String {
     match err {
         ApplyError::Hook(e) => format!("hook failed: {e}"),
         ApplyError::Database(e) => crate::db::describe(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[rocket::async_test]
+    async fn a_writer_task_that_stopped_is_counted() {
+        // A pool that never connects: no batch runs here.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .unwrap();
+        let writer = Writer::start(pool, BatchSettings::default(), None, Metrics::new());
+        assert_eq!(writer.stopped_tasks(), 0);
+        writer.tasks[0].abort();
+        for _ in 0..100 {
+            if writer.stopped_tasks() == 1 {
+                return;
+            }
+            rocket::tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the stopped task was not counted");
     }
 }

@@ -221,3 +221,66 @@ async fn a_terminal_session_state_wins_over_an_equally_timed_creation(
     assert_eq!(ack["outcome"], "stale");
     assert_eq!(session_status(&app, "sess_1").await, "ended");
 }
+
+/// Holds every membership's transaction open a while after its write, so that an organization's
+/// deletion can start meanwhile.
+struct SlowMemberships;
+
+#[rocket::async_trait]
+impl clerk_sync::hooks::Hooks for SlowMemberships {
+    async fn in_transaction(
+        &self,
+        tx: &mut clerk_sync::store::Tx<'_>,
+        webhook: &clerk_sync::guard::ClerkWebhook,
+        _: clerk_sync::store::Outcome,
+    ) -> Result<(), clerk_sync::hooks::HookError> {
+        if webhook
+            .envelope
+            .event_type
+            .starts_with("organizationMembership.")
+        {
+            sqlx::query("select pg_sleep(0.6)")
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The organization's deletion begins (and, at repeatable read, takes its snapshot) while the
+/// membership's transaction is still open, and waits on the advisory lock until it commits. Its
+/// cascade must still see the membership: every write transaction runs at READ COMMITTED,
+/// whatever the database's default.
+#[sqlx::test(migrations = false)]
+async fn a_membership_written_while_its_organization_is_deleted_does_not_survive_it(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    let mut settings = settings(SECRET);
+    settings.batch.writers = 2;
+    settings.batch.max_events = 1;
+    let app = TestApp::with_hooks(db, settings, SlowMemberships).await;
+    let member = async {
+        expect_status(
+            app.deliver(&membership("orgmem_1", "org_1", "user_1"))
+                .await,
+            200,
+        )
+        .await
+    };
+    let deletion = async {
+        rocket::tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        expect_status(
+            app.deliver(&deleted("organization.deleted.json", "org_1"))
+                .await,
+            200,
+        )
+        .await
+    };
+    rocket::tokio::join!(member, deletion);
+    assert!(is_deleted(&app, "clerk.organizations", "org_1").await);
+    assert!(
+        is_deleted(&app, "clerk.organization_memberships", "orgmem_1").await,
+        "the membership survived its organization's deletion"
+    );
+}

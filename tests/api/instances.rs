@@ -171,3 +171,50 @@ async fn a_stop_that_has_to_cut_off_a_stuck_delivery_still_exits_0_and_stores_no
         .unwrap();
     assert_eq!(stored, 0, "nothing half-written");
 }
+
+/// Rocket's default grace period (2 s) is shorter than a delivery may wait for its commit; the
+/// service raises it to cover the request timeout, so a stop lets that delivery finish.
+#[sqlx::test(migrations = false)]
+async fn a_stop_lets_a_delivery_waiting_longer_than_rockets_default_grace_finish(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    let url = database_url(&db).await;
+    let mut server = Standalone::spawn(&url, None);
+    server.ready().await;
+    let direct = PgPool::connect_with(db).await.unwrap();
+    let blocker = hold_users_table(&direct).await;
+    let svix_id = new_svix_id();
+    let port = server.port;
+    let waiting = {
+        let svix_id = svix_id.clone();
+        rocket::tokio::spawn(async move {
+            post_signed(
+                port,
+                &svix_id,
+                &user_event("user.created", "user_1", 1, "Doe"),
+            )
+            .await
+        })
+    };
+    rocket::tokio::time::sleep(Duration::from_millis(500)).await;
+    server.signal("TERM");
+    rocket::tokio::time::sleep(Duration::from_millis(3000)).await;
+    blocker.rollback().await.unwrap();
+    let answer = waiting.await.unwrap();
+    assert!(matches!(answer, Some((200, _))), "{answer:?}");
+    let exit = rocket::tokio::task::spawn_blocking(move || {
+        let exit = server.child.wait().unwrap();
+        (exit, server.output())
+    })
+    .await
+    .unwrap();
+    assert!(exit.0.success(), "exited with {}:\n{}", exit.0, exit.1);
+    let stored: i64 =
+        sqlx::query_scalar("select count(*) from clerk.webhook_events where svix_id = $1")
+            .bind(&svix_id)
+            .fetch_one(&direct)
+            .await
+            .unwrap();
+    assert_eq!(stored, 1);
+}

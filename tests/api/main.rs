@@ -19,6 +19,7 @@ mod hostile;
 mod instances;
 mod logs;
 mod metrics;
+mod refused_values;
 mod retention;
 mod signature_vectors;
 mod standalone;
