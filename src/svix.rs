@@ -4,6 +4,10 @@
 //! `{msg-id}.{timestamp}.{raw body}`, the MAC is HMAC-SHA256 keyed with the base64-decoded endpoint
 //! secret (after an optional `whsec_` prefix), and the signature header is a space-separated list
 //! of `version,base64(mac)` entries of which any `v1` entry may match.
+//!
+//! Verification is two steps, so a receiver can refuse a bad request before reading its body:
+//! [`Verifier::check_headers`] needs only the headers, [`Verifier::verify_body`] then checks the
+//! MACs. [`Verifier::verify`] does both.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -153,29 +157,85 @@ impl Verifier {
         self.tolerance
     }
 
-    /// Checks the timestamp against `now`, then the signatures against the body.
+    /// Checks the timestamp against `now`, then the signatures against the body: what
+    /// [`Verifier::check_headers`] and [`Verifier::verify_body`] do in turn.
     pub fn verify(
         &self,
         headers: &SignedHeaders<'_>,
         body: &[u8],
         now: SystemTime,
     ) -> Result<(), VerifyError> {
+        let checked = self.check_headers(headers, now)?;
+        self.verify_body(&checked, body)
+    }
+
+    /// Everything that can be checked before the body is read: the timestamp's form and its
+    /// distance from `now`, and that the signature header holds at least one `v1` entry that
+    /// could match. A receiver refuses what fails here without waiting for the body.
+    pub fn check_headers<'a>(
+        &self,
+        headers: &SignedHeaders<'a>,
+        now: SystemTime,
+    ) -> Result<CheckedHeaders<'a>, VerifyError> {
         let timestamp = parse_timestamp(headers.timestamp)?;
-        let now = unix_seconds(now);
-        if timestamp.abs_diff(now) > self.tolerance.as_secs() {
+        if timestamp.abs_diff(unix_seconds(now)) > self.tolerance.as_secs() {
             return Err(VerifyError::TimestampOutOfTolerance);
         }
         let candidates = v1_signatures(headers.signature);
+        if candidates.is_empty() {
+            return Err(VerifyError::NoMatchingSignature);
+        }
+        Ok(CheckedHeaders {
+            id: headers.id,
+            timestamp: headers.timestamp,
+            candidates,
+        })
+    }
+
+    /// Checks the MACs of the body against the candidates decoded by
+    /// [`Verifier::check_headers`], then that the body is UTF-8.
+    pub fn verify_body(
+        &self,
+        checked: &CheckedHeaders<'_>,
+        body: &[u8],
+    ) -> Result<(), VerifyError> {
         let matched = self.keys.iter().any(|key| {
-            let expected = key.mac(headers.id, headers.timestamp, body);
+            let expected = key.mac(checked.id, checked.timestamp, body);
             // `CtOutput`'s equality is constant-time; the length was checked when decoding.
-            candidates.contains(&expected)
+            checked.candidates.contains(&expected)
         });
         if !matched {
             return Err(VerifyError::NoMatchingSignature);
         }
         std::str::from_utf8(body).map_err(|_| VerifyError::PayloadNotUtf8)?;
         Ok(())
+    }
+}
+
+/// Signed headers that passed [`Verifier::check_headers`]: a timestamp within tolerance and the
+/// decoded `v1` signatures, at least one, waiting for the body.
+#[derive(Clone)]
+pub struct CheckedHeaders<'a> {
+    id: &'a str,
+    timestamp: &'a str,
+    candidates: Vec<CtOutput<HmacSha256>>,
+}
+
+impl CheckedHeaders<'_> {
+    /// How many `v1` entries could match (the others were skipped).
+    pub fn candidates(&self) -> usize {
+        self.candidates.len()
+    }
+}
+
+impl fmt::Debug for CheckedHeaders<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `CtOutput` has no `Debug`, and the MACs tell a reader nothing.
+        f.debug_struct("CheckedHeaders")
+            .field("id", &self.id)
+            .field("timestamp", &self.timestamp)
+            .field("candidates", &self.candidates.len())
+            .finish()
     }
 }
 
@@ -317,6 +377,101 @@ mod tests {
             verify(&only_other, TS, SIGNATURE, 1614265330),
             Err(VerifyError::NoMatchingSignature)
         );
+    }
+
+    fn headers<'a>(timestamp: &'a str, signature: &'a str) -> SignedHeaders<'a> {
+        SignedHeaders {
+            id: ID,
+            timestamp,
+            signature,
+        }
+    }
+
+    #[test]
+    fn header_checks_refuse_a_bad_timestamp_without_the_body() {
+        let verifier = Verifier::from_secrets(SECRET).unwrap();
+        assert_eq!(
+            verifier
+                .check_headers(&headers("01614265330", SIGNATURE), at(1614265330))
+                .unwrap_err(),
+            VerifyError::MalformedTimestamp
+        );
+        assert_eq!(
+            verifier
+                .check_headers(&headers(TS, SIGNATURE), at(1614265330 + 301))
+                .unwrap_err(),
+            VerifyError::TimestampOutOfTolerance
+        );
+    }
+
+    #[test]
+    fn header_checks_refuse_a_signature_header_without_a_usable_v1_entry() {
+        let verifier = Verifier::from_secrets(SECRET).unwrap();
+        let unpadded = SIGNATURE.trim_end_matches('=');
+        for header in [
+            "v1,".to_owned(),
+            SIGNATURE.replacen("v1,", "v2,", 1),
+            SIGNATURE.replacen("v1,", "V1,", 1),
+            unpadded.to_owned(),
+            // 44 characters, but 33 bytes: no HMAC-SHA256 is that long.
+            format!("{unpadded}A"),
+            format!("v1,{}", "!".repeat(44)),
+            format!("{SIGNATURE}A"),
+        ] {
+            assert_eq!(
+                verifier
+                    .check_headers(&headers(TS, &header), at(1614265330))
+                    .unwrap_err(),
+                VerifyError::NoMatchingSignature,
+                "{header:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn header_checks_keep_only_the_entries_that_could_match() {
+        let verifier = Verifier::from_secrets(SECRET).unwrap();
+        let wrong = format!("v1,{}=", "A".repeat(43));
+        let header = format!("v2,AAAA v1, {wrong} v1,short {SIGNATURE}");
+        let checked = verifier
+            .check_headers(&headers(TS, &header), at(1614265330))
+            .unwrap();
+        assert_eq!(checked.candidates(), 2);
+        assert_eq!(verifier.verify_body(&checked, BODY), Ok(()));
+    }
+
+    #[test]
+    fn the_body_step_checks_the_macs_and_utf8_after_the_header_step() {
+        let verifier = Verifier::from_secrets(SECRET).unwrap();
+        let checked = verifier
+            .check_headers(&headers(TS, SIGNATURE), at(1614265330))
+            .unwrap();
+        assert_eq!(verifier.verify_body(&checked, BODY), Ok(()));
+        assert_eq!(
+            verifier.verify_body(&checked, br#"{"test": 2432232315}"#),
+            Err(VerifyError::NoMatchingSignature)
+        );
+        let key = SigningKey::parse(SECRET).unwrap();
+        let not_utf8 = b"{\"a\": \"\xff\"}";
+        let signature = sign(&key, ID, TS, not_utf8);
+        let checked = verifier
+            .check_headers(&headers(TS, &signature), at(1614265330))
+            .unwrap();
+        assert_eq!(
+            verifier.verify_body(&checked, not_utf8),
+            Err(VerifyError::PayloadNotUtf8)
+        );
+    }
+
+    #[test]
+    fn debug_of_checked_headers_prints_no_mac() {
+        let verifier = Verifier::from_secrets(SECRET).unwrap();
+        let checked = verifier
+            .check_headers(&headers(TS, SIGNATURE), at(1614265330))
+            .unwrap();
+        let printed = format!("{checked:?}");
+        assert!(printed.contains("candidates: 1"), "{printed}");
+        assert!(!printed.contains("g0hM9SsE"), "{printed}");
     }
 
     #[test]
