@@ -1,6 +1,10 @@
 //! The Rocket data guard: a handler that takes a [`ClerkWebhook`] only ever sees a delivery whose
 //! size, headers, signature and timestamp were checked and whose body parsed as a Clerk event.
 //!
+//! Everything the headers alone can refuse (missing or malformed headers, a timestamp out of
+//! tolerance, a signature header with no usable `v1` entry, a declared length over the limit) is
+//! refused before the body is read.
+//!
 //! No SQL here. A refused request is answered by the guard's status and the JSON body that
 //! [`crate::routes::webhook_catcher`] renders from the reason stashed in the request.
 
@@ -110,8 +114,10 @@ async fn read(req: &Request<'_>, data: Data<'_>) -> Result<ClerkWebhook, Webhook
         return Err(WebhookError::UnsupportedMediaType);
     }
     let headers = signed_headers(req)?;
+    // Refuse what the headers alone can refuse before waiting for a single byte of body.
+    let checked = verifier.check_headers(&headers, SystemTime::now())?;
     let body = read_body(req, data).await?;
-    verifier.verify(&headers, &body, SystemTime::now())?;
+    verifier.verify_body(&checked, &body)?;
     let body = String::from_utf8(body).map_err(|_| WebhookError::BodyNotUtf8)?;
     ClerkWebhook::from_body(headers.id.to_owned(), body).map_err(|err| match err {
         EnvelopeError::Json(err) => WebhookError::InvalidEvent(describe_json_error(&err)),
