@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::guard::DEFAULT_BODY_TIMEOUT;
 use crate::metrics::MetricsToken;
 use crate::svix::{KeyError, Verifier};
 
@@ -18,6 +19,9 @@ pub const WEBHOOK_PATH_VAR: &str = "CLERK_WEBHOOK_PATH";
 pub const DEFAULT_WEBHOOK_PATH: &str = "/webhooks/clerk";
 /// Allowed clock difference for `svix-timestamp`, in seconds; 300 by default.
 pub const TOLERANCE_VAR: &str = "CLERK_WEBHOOK_TOLERANCE_SECS";
+/// Longest the whole body of a delivery may take to arrive before it is answered 408; 10000 ms
+/// by default, at least 1.
+pub const BODY_TIMEOUT_VAR: &str = "CLERK_WEBHOOK_BODY_TIMEOUT_MS";
 /// Size of the connection pool; 10 by default.
 pub const MAX_CONNECTIONS_VAR: &str = "DATABASE_MAX_CONNECTIONS";
 /// How long a request waits for a pooled connection before answering 503; 3000 ms by default.
@@ -48,6 +52,8 @@ pub struct Settings {
     pub verifier: Verifier,
     /// Mount point of the webhook route.
     pub webhook_path: String,
+    /// Longest the whole body of a delivery may take to arrive, once its headers passed.
+    pub body_timeout: Duration,
     /// Pool sizing and timeouts.
     pub database: DatabaseSettings,
     /// Group commit.
@@ -139,6 +145,7 @@ impl Settings {
         Self {
             verifier,
             webhook_path: DEFAULT_WEBHOOK_PATH.to_owned(),
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             database: DatabaseSettings::default(),
             batch: BatchSettings::default(),
             ledger_retention: Duration::from_secs(30 * 24 * 3600),
@@ -168,6 +175,11 @@ impl Settings {
                 });
             }
             settings.webhook_path = path;
+        }
+        if let Some(ms) = number(&get, BODY_TIMEOUT_VAR)? {
+            // Zero would answer every delivery 408.
+            positive(ms, BODY_TIMEOUT_VAR)?;
+            settings.body_timeout = Duration::from_millis(ms);
         }
         let db = &mut settings.database;
         if let Some(n) = number(&get, MAX_CONNECTIONS_VAR)? {
@@ -275,6 +287,7 @@ mod tests {
         assert_eq!(settings.webhook_path, "/webhooks/clerk");
         assert_eq!(settings.database, DatabaseSettings::default());
         assert_eq!(settings.verifier.tolerance(), Duration::from_secs(300));
+        assert_eq!(settings.body_timeout, Duration::from_millis(10_000));
     }
 
     #[test]
@@ -283,6 +296,7 @@ mod tests {
             (SIGNING_SECRET_VAR, SECRET),
             (WEBHOOK_PATH_VAR, "/hooks/clerk"),
             (TOLERANCE_VAR, "60"),
+            (BODY_TIMEOUT_VAR, "2500"),
             (MAX_CONNECTIONS_VAR, "32"),
             (ACQUIRE_TIMEOUT_VAR, "250"),
             (STATEMENT_TIMEOUT_VAR, "1500"),
@@ -290,6 +304,7 @@ mod tests {
         .unwrap();
         assert_eq!(settings.webhook_path, "/hooks/clerk");
         assert_eq!(settings.verifier.tolerance(), Duration::from_secs(60));
+        assert_eq!(settings.body_timeout, Duration::from_millis(2500));
         assert_eq!(
             settings.database,
             DatabaseSettings {
@@ -320,6 +335,12 @@ mod tests {
         assert!(
             err.to_string()
                 .starts_with("DATABASE_ACQUIRE_TIMEOUT_MS is invalid"),
+            "{err}"
+        );
+        let err = from(&[(SIGNING_SECRET_VAR, SECRET), (BODY_TIMEOUT_VAR, "0")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("CLERK_WEBHOOK_BODY_TIMEOUT_MS is invalid"),
             "{err}"
         );
     }

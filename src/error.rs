@@ -41,6 +41,13 @@ pub enum WebhookError {
     /// 400: the body ended early or its chunked encoding is broken.
     #[error("the body could not be read")]
     UnreadableBody,
+    /// 408: the headers passed their checks but the whole body did not arrive within the
+    /// deadline: a slow sender may not hold a connection without limit.
+    #[error("the body did not arrive within {timeout_ms} ms")]
+    BodyTimeout {
+        /// The deadline in force, in milliseconds.
+        timeout_ms: u64,
+    },
     /// 400: the body is not UTF-8, so it cannot be a Standard Webhooks payload.
     #[error("the body is not UTF-8")]
     BodyNotUtf8,
@@ -69,6 +76,7 @@ impl WebhookError {
             Self::PayloadTooLarge { .. } => Status::PayloadTooLarge,
             Self::MethodNotAllowed => Status::MethodNotAllowed,
             Self::UnsupportedMediaType => Status::UnsupportedMediaType,
+            Self::BodyTimeout { .. } => Status::RequestTimeout,
             Self::MissingHeader(_)
             | Self::MalformedHeader(_)
             | Self::MalformedTimestamp
@@ -93,6 +101,7 @@ impl WebhookError {
             Self::TimestampOutOfTolerance => "timestamp_out_of_tolerance",
             Self::InvalidSignature => "invalid_signature",
             Self::UnreadableBody => "unreadable_body",
+            Self::BodyTimeout { .. } => "body_timeout",
             Self::BodyNotUtf8 => "body_not_utf8",
             Self::InvalidEvent(_) => "invalid_event",
             Self::UnstorableEvent => "unstorable_event",

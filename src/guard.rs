@@ -3,12 +3,13 @@
 //!
 //! Everything the headers alone can refuse (missing or malformed headers, a timestamp out of
 //! tolerance, a signature header with no usable `v1` entry, a declared length over the limit) is
-//! refused before the body is read.
+//! refused before the body is read, and the body must then arrive within [`BodyTimeout`]: a slow
+//! sender cannot hold a connection open without limit.
 //!
 //! No SQL here. A refused request is answered by the guard's status and the JSON body that
 //! [`crate::routes::webhook_catcher`] renders from the reason stashed in the request.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use rocket::data::{self, ByteUnit, Data, FromData};
 use rocket::request::Request;
@@ -25,6 +26,15 @@ pub const LIMIT_NAME: &str = "clerk_webhook";
 /// Used when no `clerk_webhook` limit is configured. Rocket's 8 KiB `bytes` default would refuse
 /// real Clerk payloads (a user with a few addresses and metadata passes it easily).
 pub const DEFAULT_LIMIT: ByteUnit = ByteUnit::Mebibyte(1);
+
+/// How long the whole body may take to arrive when no [`BodyTimeout`] is managed.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_millis(10_000);
+
+/// How long the guard waits for the whole body once the headers passed their checks, as Rocket
+/// managed state (the sync stage manages `CLERK_WEBHOOK_BODY_TIMEOUT_MS`). Optional: without it
+/// the guard waits [`DEFAULT_BODY_TIMEOUT`]. A body still arriving then is answered 408.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyTimeout(pub Duration);
 
 /// Longest accepted `svix-id`; real ones are about 30 characters.
 const MAX_ID_LEN: usize = 256;
@@ -148,7 +158,8 @@ impl ClerkWebhook {
     }
 }
 
-/// Reads the whole body up to the limit; a larger body is refused, never truncated.
+/// Reads the whole body up to the limit; a larger body is refused, never truncated, and one that
+/// does not arrive within the [`BodyTimeout`] is refused too.
 async fn read_body(req: &Request<'_>, data: Data<'_>) -> Result<Vec<u8>, WebhookError> {
     let limit = req.limits().get(LIMIT_NAME).unwrap_or(DEFAULT_LIMIT);
     let too_large = WebhookError::PayloadTooLarge {
@@ -161,11 +172,21 @@ async fn read_body(req: &Request<'_>, data: Data<'_>) -> Result<Vec<u8>, Webhook
     if declared.is_some_and(|len| len > limit.as_u64()) {
         return Err(too_large);
     }
-    let body = data.open(limit).into_bytes().await.map_err(|err| {
-        // The client hung up or sent a broken chunked body: nothing to verify.
-        log::warn!("webhook body could not be read: {}", err.kind());
-        WebhookError::UnreadableBody
-    })?;
+    let deadline = req
+        .rocket()
+        .state::<BodyTimeout>()
+        .map_or(DEFAULT_BODY_TIMEOUT, |timeout| timeout.0);
+    let read = rocket::tokio::time::timeout(deadline, data.open(limit).into_bytes());
+    let body = read
+        .await
+        .map_err(|_| WebhookError::BodyTimeout {
+            timeout_ms: u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
+        })?
+        .map_err(|err| {
+            // The client hung up or sent a broken chunked body: nothing to verify.
+            log::warn!("webhook body could not be read: {}", err.kind());
+            WebhookError::UnreadableBody
+        })?;
     if !body.is_complete() {
         return Err(too_large);
     }

@@ -177,9 +177,9 @@ impl ClerkSync {
     }
 
     /// The Rocket stage: runs the migrations at ignition (launch fails if they cannot run),
-    /// starts the writer, manages the pool ([`Store`]), the [`svix::Verifier`] and the
-    /// [`writer::Writer`], and mounts the webhook route and its JSON catcher at
-    /// `settings.webhook_path`.
+    /// starts the writer, manages the pool ([`Store`]), the [`svix::Verifier`], the
+    /// [`guard::BodyTimeout`] and the [`writer::Writer`], and mounts the webhook route and its
+    /// JSON catcher at `settings.webhook_path`.
     pub fn stage(self) -> AdHoc {
         let Self {
             pool,
@@ -210,6 +210,7 @@ impl ClerkSync {
                 .manage(Store { pool })
                 .manage(writer)
                 .manage(metrics)
+                .manage(guard::BodyTimeout(settings.body_timeout))
                 .manage(settings.verifier)
                 .mount(
                     path.as_str(),
