@@ -22,6 +22,7 @@ mod metrics;
 mod refused_values;
 mod retention;
 mod signature_vectors;
+mod slow_senders;
 mod standalone;
 mod users;
 mod verification;
