@@ -75,24 +75,30 @@ pub struct Cursor {
     pub next_offset: i64,
     /// The id of the last object written: the next page should repeat it in its overlap.
     pub last_id: Option<String>,
+    /// That object's `created_at` (Unix ms). Listings are ordered by it, so if the object is
+    /// deleted in Clerk before the next page is read, this still tells where new objects start.
+    pub last_created_at: Option<i64>,
     /// The listing was read to its end.
     pub finished: bool,
 }
 
 /// The stored cursor of `resource`, if a backfill of it ever started.
 pub async fn cursor(pool: &PgPool, resource: Resource) -> Result<Option<Cursor>, sqlx::Error> {
-    let row: Option<(i64, Option<String>, bool)> = sqlx::query_as(
-        "select next_offset, last_id, finished_at is not null
+    let row: Option<(i64, Option<String>, Option<i64>, bool)> = sqlx::query_as(
+        "select next_offset, last_id, last_created_at, finished_at is not null
          from clerk.backfill_cursors where resource = $1",
     )
     .bind(resource.name())
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(next_offset, last_id, finished)| Cursor {
-        next_offset,
-        last_id,
-        finished,
-    }))
+    Ok(
+        row.map(|(next_offset, last_id, last_created_at, finished)| Cursor {
+            next_offset,
+            last_id,
+            last_created_at,
+            finished,
+        }),
+    )
 }
 
 /// Starts `resource` over from offset 0.
@@ -100,7 +106,8 @@ pub async fn restart(pool: &PgPool, resource: Resource) -> Result<(), sqlx::Erro
     sqlx::query(
         "insert into clerk.backfill_cursors (resource) values ($1)
          on conflict (resource) do update
-         set next_offset = 0, last_id = null, started_at = now(), updated_at = now(),
+         set next_offset = 0, last_id = null, last_created_at = null,
+             started_at = now(), updated_at = now(),
              finished_at = null",
     )
     .bind(resource.name())
@@ -181,12 +188,14 @@ pub async fn write_page(
     let mut tx = crate::db::begin_write(pool).await?;
     let outcomes = sync::apply_batch(&mut tx, &refs, None).await?;
     sqlx::query(
-        "update clerk.backfill_cursors set next_offset = $2, last_id = $3, updated_at = now()
+        "update clerk.backfill_cursors
+         set next_offset = $2, last_id = $3, last_created_at = $4, updated_at = now()
          where resource = $1",
     )
     .bind(resource.name())
     .bind(cursor.next_offset)
     .bind(&cursor.last_id)
+    .bind(cursor.last_created_at)
     .execute(&mut *tx)
     .await?;
     if dry_run {

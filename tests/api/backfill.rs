@@ -401,6 +401,67 @@ async fn deletions_in_clerk_during_a_backfill_do_not_make_it_skip_anyone(
 }
 
 #[sqlx::test(migrations = false)]
+async fn a_backfill_whose_last_object_was_deleted_in_clerk_resumes_near_where_it_stopped(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    let app = TestApp::spawn(db.clone()).await;
+    // The API dies for good after two pages (offsets 0 and 9).
+    struct DiesAfterTwoPages(Listing);
+    impl Respond for DiesAfterTwoPages {
+        fn respond(&self, request: &Request) -> ResponseTemplate {
+            if query(request, "offset").unwrap_or(0) > 9 {
+                return ResponseTemplate::new(503);
+            }
+            self.0.respond(request)
+        }
+    }
+    let dying = mock_clerk(|users| Box::new(DiesAfterTwoPages(users))).await;
+    let url = database_url(&db).await;
+    let run = backfill(&url, &dying, &["--only", "users", "--max-retries", "1"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(app.user_rows().await, 19);
+    let cursor: (i64, Option<String>, Option<i64>) = sqlx::query_as(
+        "select next_offset, last_id, last_created_at from clerk.backfill_cursors
+         where resource = 'users'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        cursor,
+        (19, Some("user_018".to_owned()), Some(1_700_000_000_018))
+    );
+
+    // Before the next run, the last user written is deleted in Clerk: no page will hold it.
+    let healthy = mock_clerk(plain).await;
+    healthy.users.objects.lock().unwrap().remove(18);
+    let resumed = backfill(&url, &healthy, &["--only", "users"]).await;
+    assert_eq!(resumed.code, 0, "{resumed:?}");
+    assert!(
+        resumed.stderr.contains("was deleted in Clerk meanwhile"),
+        "{resumed:?}"
+    );
+    // One page back (the overlap no longer reaches a user written before), never to the start.
+    let offsets = healthy.users.offsets.lock().unwrap().clone();
+    assert_eq!(offsets, [18, 8, 17]);
+    assert!(
+        resumed.stdout.contains("users: 6 read, 6 applied"),
+        "{resumed:?}"
+    );
+    let remaining: Vec<String> = (0..25)
+        .filter(|&i| i != 18)
+        .map(|i| format!("user_{i:03}"))
+        .collect();
+    let present: i64 = sqlx::query_scalar("select count(*) from clerk.users where id = any($1)")
+        .bind(&remaining)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(present, 24, "every user still in Clerk is there");
+}
+
+#[sqlx::test(migrations = false)]
 async fn a_dry_run_counts_exactly_and_keeps_nothing(_: PgPoolOptions, db: PgConnectOptions) {
     let app = TestApp::spawn(db.clone()).await;
     expect_status(

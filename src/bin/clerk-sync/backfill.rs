@@ -6,6 +6,8 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use clerk_sync::backfill::{self, Cursor, PageReport, Resource};
 use clerk_sync::clerk::object_id;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use sqlx::PgPool;
 
 use crate::clerk_api::{ClerkApi, Page};
@@ -145,12 +147,15 @@ async fn backfill_one(
             }
         }
         read += (page.len() - start) as u64;
+        // The page's last object anchors the next page; an empty page keeps the old anchor.
+        let (last_id, last_created_at) = match page.last().and_then(|o| object_id(o.get())) {
+            Some(id) => (Some(id), page.last().and_then(|o| created_at(o))),
+            None => (cursor.last_id.clone(), cursor.last_created_at),
+        };
         let next = Cursor {
             next_offset: (offset + len) as i64,
-            last_id: page
-                .last()
-                .and_then(|o| object_id(o.get()))
-                .or(cursor.last_id.clone()),
+            last_id,
+            last_created_at,
             finished: false,
         };
         let written = backfill::write_page(pool, resource, &snapshots, &next, args.dry_run).await?;
@@ -181,10 +186,10 @@ async fn backfill_one(
     Ok(report)
 }
 
-/// The page after `cursor`, starting `overlap` objects early, and where its new objects start
-/// (just after the last object written). If that object is not in the overlap, more objects were
-/// deleted meanwhile than the overlap covers: step back a page at a time until it is (re-reading
-/// costs nothing: the svix-ids are already in the ledger).
+/// The page after `cursor`, starting `overlap` objects early, and where its new objects start.
+/// If the page does not reach back to the last object written, more objects were deleted in
+/// Clerk meanwhile than the overlap covers: step back a page at a time until it does
+/// (re-reading costs nothing: the svix-ids are already in the ledger).
 async fn next_page(
     api: &ClerkApi,
     resource: Resource,
@@ -192,22 +197,72 @@ async fn next_page(
     page_size: u64,
 ) -> anyhow::Result<(u64, Page, usize)> {
     let mut offset = (cursor.next_offset as u64).saturating_sub(overlap(page_size));
+    // Nothing to find on a first page, nor without an overlap.
+    let anchored = cursor.last_id.is_some() && overlap(page_size) > 0;
     loop {
         let page = api.page(resource, offset, page_size).await?;
-        let anchor_at = cursor.last_id.as_deref().and_then(|anchor| {
-            page.objects
-                .iter()
-                .position(|o| object_id(o.get()).as_deref() == Some(anchor))
-        });
-        let checked = cursor.last_id.is_some() && offset > 0 && overlap(page_size) > 0;
-        if anchor_at.is_some() || !checked {
-            return Ok((offset, page, anchor_at.map_or(0, |i| i + 1)));
+        match resume_at(&page.objects, cursor) {
+            Some(Resume::After(start)) => return Ok((offset, page, start)),
+            Some(Resume::AfterTime(start)) => {
+                api.progress.suspend(|| {
+                    eprintln!(
+                        "{resource}: the last object written was deleted in Clerk meanwhile; \
+                         resuming after its creation time"
+                    )
+                });
+                return Ok((offset, page, start));
+            }
+            None if !anchored || offset == 0 => return Ok((offset, page, 0)),
+            None => {}
         }
         api.progress.suspend(|| {
             eprintln!("{resource}: objects were deleted in Clerk meanwhile; stepping back a page")
         });
         offset = offset.saturating_sub(page_size);
     }
+}
+
+/// Where the new objects of a page start.
+#[derive(Debug, PartialEq, Eq)]
+enum Resume {
+    /// Just after the last object written, found in the page.
+    After(usize),
+    /// That object is gone, but the page starts at or before its `created_at`: just after the
+    /// last object created before it (the listing is ordered by `created_at`).
+    AfterTime(usize),
+}
+
+/// Where the new objects of `objects` start, or `None` if the page starts after the cursor's
+/// last object (or there is none).
+fn resume_at(objects: &[Box<RawValue>], cursor: &Cursor) -> Option<Resume> {
+    let anchor = cursor.last_id.as_deref()?;
+    if let Some(i) = objects
+        .iter()
+        .position(|o| object_id(o.get()).as_deref() == Some(anchor))
+    {
+        return Some(Resume::After(i + 1));
+    }
+    let time = cursor.last_created_at?;
+    if created_at(objects.first()?)? > time {
+        return None;
+    }
+    // Objects created in the anchor's millisecond are read again: the listing may order ties
+    // either way, and re-reading is harmless.
+    let last_before = objects
+        .iter()
+        .rposition(|o| created_at(o).is_some_and(|t| t < time));
+    Some(Resume::AfterTime(last_before.map_or(0, |i| i + 1)))
+}
+
+/// An object's `created_at` (Unix ms), which orders the listings.
+fn created_at(object: &RawValue) -> Option<i64> {
+    #[derive(Deserialize)]
+    struct CreatedAt {
+        created_at: Option<i64>,
+    }
+    serde_json::from_str::<CreatedAt>(object.get())
+        .ok()?
+        .created_at
 }
 
 fn now_millis() -> i64 {
