@@ -85,6 +85,9 @@ pub struct Report {
     pub unhandled: u64,
     /// Payloads this version cannot read either (they stay `failed`).
     pub failed: u64,
+    /// Rows that are not an event envelope at all (written by hand, or by another version):
+    /// skipped, each logged by svix-id, and left as they are.
+    pub unreadable: u64,
 }
 
 /// Replays `selection`, `batch` events per transaction, calling `progress` with the number of
@@ -108,11 +111,23 @@ pub async fn replay(
             return Ok(report);
         };
         after = last.position.clone();
-        let webhooks: Vec<ClerkWebhook> = rows
-            .into_iter()
-            // The ledger only holds bodies that parsed as envelopes when they arrived.
-            .filter_map(|row| ClerkWebhook::from_body(row.position.svix_id, row.payload).ok())
-            .collect();
+        let mut webhooks = Vec::with_capacity(rows.len());
+        for row in rows {
+            // The ledger takes only bodies that parsed as envelopes, but a row written by hand
+            // or by another version may not: count it rather than skip it silently.
+            match ClerkWebhook::from_body(row.position.svix_id.clone(), row.payload) {
+                Ok(webhook) => webhooks.push(webhook),
+                Err(err) => {
+                    report.events += 1;
+                    report.unreadable += 1;
+                    log::warn!(
+                        "replay: ledger row {} is not an envelope ({}); skipped",
+                        row.position.svix_id,
+                        err.describe()
+                    );
+                }
+            }
+        }
         let refs: Vec<&ClerkWebhook> = webhooks.iter().collect();
         let outcomes = match apply(pool, &refs).await {
             Ok(outcomes) => outcomes,

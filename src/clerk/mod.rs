@@ -85,6 +85,16 @@ pub enum EnvelopeError {
     Unstorable(&'static str),
 }
 
+impl EnvelopeError {
+    /// Why, by category and position only: never a value from the body (personal data).
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Json(err) => describe_json_error(err),
+            Self::Unstorable(reason) => (*reason).to_owned(),
+        }
+    }
+}
+
 /// Deepest nesting we store; Clerk payloads nest a handful of levels. Postgres refuses deep
 /// `jsonb` (a stack-depth error), and serde skips raw values without a depth limit.
 const MAX_DEPTH: usize = 64;

@@ -393,6 +393,49 @@ async fn replay_of_a_payload_still_unreadable_exits_3_and_keeps_it_failed(
 }
 
 #[sqlx::test(migrations = false)]
+async fn replay_counts_a_ledger_row_that_is_no_event_names_it_and_exits_3(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    let app = TestApp::spawn(db.clone()).await;
+    for (id, name) in [("user_1", "One"), ("user_2", "Two")] {
+        let ack = expect_status(
+            app.deliver(&user_event("user.created", id, 1_000, name))
+                .await,
+            200,
+        )
+        .await;
+        assert_eq!(ack["outcome"], "applied");
+    }
+    // Written by hand (or by another version): valid JSON, but no event envelope.
+    sqlx::query(
+        "insert into clerk.webhook_events (svix_id, event_type, status, payload)
+         values ('msg_not_an_event', 'user.updated', 'failed', '{\"note\": \"private words\"}')",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let url = database_url(&db).await;
+    let run = clerk_sync(&["replay", "--all"], &[("DATABASE_URL", &url)]).await;
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stdout
+            .starts_with("replayed 3 events: 2 rows written, "),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains(", 0 failed, 1 unreadable"), "{run:?}");
+    assert!(run.stderr.contains("msg_not_an_event"), "{run:?}");
+    assert!(!run.stderr.contains("private words"), "{run:?}");
+    // The readable events were applied; the unreadable row is left as it was.
+    assert_eq!(app.user_rows().await, 2);
+    assert_eq!(
+        app.count("select count(*) from clerk.webhook_events where status = 'failed'")
+            .await,
+        1
+    );
+}
+
+#[sqlx::test(migrations = false)]
 async fn every_subcommand_has_help(_: PgPoolOptions, _db: PgConnectOptions) {
     for command in ["serve", "send", "backfill", "replay", "prune", "stats"] {
         let run = clerk_sync(&[command, "--help"], &[]).await;

@@ -3,7 +3,8 @@
 //! Configuration comes from flags or the same environment variables as the server. Exit codes
 //! (also in `--help`): 0 success; 1 a failure while running (database, network, Clerk API);
 //! 2 bad arguments or configuration; 3 the work ran but something was refused or could not be
-//! read (`send`: a non-2xx answer; `backfill`/`replay`: objects kept as `failed`).
+//! read (`send`: a non-2xx answer; `backfill`/`replay`: objects kept as `failed`; `replay`:
+//! ledger rows that are no event at all).
 
 /// `println!` that ignores a closed stdout (`clerk-sync send --list | head`) instead of panicking.
 macro_rules! say {
@@ -34,7 +35,7 @@ Exit codes:
   1  a failure while running (database, network, Clerk API)
   2  bad arguments or configuration
   3  done, but something was refused or could not be read (send: a non-2xx answer;
-     backfill, replay: objects kept as `failed`)";
+     backfill, replay: objects kept as `failed`; replay: ledger rows that are no event)";
 
 /// Keep your own Postgres in sync with Clerk: run the webhook receiver, send it test events,
 /// backfill from the Clerk Backend API, replay the ledger, prune it, and count what is stored.
@@ -150,8 +151,34 @@ enum Done {
 #[error("{0}")]
 struct Usage(String);
 
+/// The library's warnings (a ledger row replay could not read, say) on stderr. Only the tools
+/// install it: `serve` logs through Rocket's logger.
+struct Warnings;
+
+impl log::Log for Warnings {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        // Ours only: sqlx warns about slow statements, and a tool's counting is slow on purpose.
+        metadata.level() <= log::Level::Warn && metadata.target().starts_with("clerk_sync")
+    }
+
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            let level = match record.level() {
+                log::Level::Error => "error",
+                _ => "warning",
+            };
+            eprintln!("{level}: {}", record.args());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) && log::set_logger(&Warnings).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
     if let Command::Serve(args) = &cli.command {
         // Rocket reads its configuration from the environment; set it before any thread exists.
         if let Some(address) = &args.address {
@@ -260,15 +287,16 @@ async fn run_replay(pool: &PgPool, args: ReplayArgs) -> anyhow::Result<Done> {
     bar.finish_and_clear();
     say!(
         "replayed {} events: {} rows written, {} superseded by newer events, {} recorded, \
-         {} unhandled, {} failed",
+         {} unhandled, {} failed, {} unreadable",
         report.events,
         report.written,
         report.superseded,
         report.recorded,
         report.unhandled,
-        report.failed
+        report.failed,
+        report.unreadable
     );
-    Ok(if report.failed > 0 {
+    Ok(if report.failed > 0 || report.unreadable > 0 {
         Done::WithRefusals
     } else {
         Done::Ok
