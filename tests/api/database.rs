@@ -15,7 +15,7 @@ async fn healthz_is_200_when_the_database_answers(_: PgPoolOptions, db: PgConnec
 async fn database_down_is_503_and_nothing_is_stored(_: PgPoolOptions, db: PgConnectOptions) {
     let proxy = Proxy::start(postgres_addr(&db).await).await;
     let through_proxy = db.clone().host("127.0.0.1").port(proxy.addr.port());
-    let mut app = TestApp::spawn(through_proxy).await;
+    let mut app = TestApp::with_settings(through_proxy, settings_without_patience(SECRET)).await;
     // A direct pool for the assertions, which must not go through the proxy.
     app.db = sqlx::PgPool::connect_with(db).await.unwrap();
     expect_status(

@@ -24,7 +24,7 @@ async fn a_database_outage_mid_stream_is_503_and_the_service_recovers_by_itself(
     let upstream = postgres_addr(&db).await;
     let proxy = Proxy::start(upstream).await;
     let through_proxy = db.clone().host("127.0.0.1").port(proxy.addr.port());
-    let settings = settings(SECRET);
+    let settings = settings_without_patience(SECRET);
     let pool = clerk_sync::db::pool_options(&settings.database).connect_lazy_with(through_proxy);
     let server = Served::start(clerk_sync::rocket(pool, settings)).await;
     let direct = PgPool::connect_with(db).await.unwrap();

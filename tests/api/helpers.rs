@@ -26,9 +26,23 @@ pub fn fixture(path: &str) -> String {
     std::fs::read_to_string(&file).unwrap_or_else(|err| panic!("{file}: {err}"))
 }
 
+/// How long a test app waits for a pooled connection, or for its commit, before answering 503:
+/// long enough that a machine busy with other work (a build, the other tests) never turns a
+/// delivery into a 503. The tests about timeouts set their own.
+pub const PATIENT: Duration = Duration::from_secs(30);
+
+/// Settings for a test app: the development defaults, with [`PATIENT`] timeouts.
 pub fn settings(secrets: &str) -> Settings {
     let mut settings = Settings::new(Verifier::from_secrets(secrets).unwrap());
-    // Fail fast when a test takes the database away.
+    settings.database.acquire_timeout = PATIENT;
+    settings.batch.request_timeout = PATIENT;
+    settings
+}
+
+/// [`settings`] for a test that takes the database away: a request gives up on the pool after
+/// half a second, so the outage is answered 503 at once rather than after [`PATIENT`].
+pub fn settings_without_patience(secrets: &str) -> Settings {
+    let mut settings = settings(secrets);
     settings.database.acquire_timeout = Duration::from_millis(500);
     settings
 }
@@ -411,6 +425,7 @@ impl Standalone {
         log: Option<&std::path::Path>,
         env: &[(&str, &str)],
     ) -> Self {
+        let patient = PATIENT.as_millis().to_string();
         let mut command = Self::command_of(
             program,
             &[
@@ -418,6 +433,9 @@ impl Standalone {
                 ("CLERK_WEBHOOK_SIGNING_SECRET", SECRET),
                 ("ROCKET_PORT", "0"),
                 ("ROCKET_ADDRESS", "127.0.0.1"),
+                // As `settings`: a busy machine must not turn a delivery into a 503.
+                ("DATABASE_ACQUIRE_TIMEOUT_MS", &patient),
+                ("CLERK_SYNC_REQUEST_TIMEOUT_MS", &patient),
             ],
         );
         command.envs(env.iter().copied());
