@@ -96,7 +96,11 @@ async fn concurrent_deliveries_share_one_commit(_: PgPoolOptions, db: PgConnectO
 #[sqlx::test(migrations = false)]
 async fn a_batch_never_exceeds_its_size(_: PgPoolOptions, db: PgConnectOptions) {
     let app = app_with(db, batching(8), None).await;
-    app.deliver_concurrently(&users(40)).await;
+    let answers = app.deliver_concurrently(&users(40)).await;
+    assert!(
+        answers.iter().all(|(status, _)| *status == 200),
+        "{answers:?}"
+    );
     let largest = app
         .count("select max(n) from (select count(*) as n from stored_in group by txid) s")
         .await;

@@ -165,13 +165,14 @@ async fn send_a_file_and_the_same_svix_id_twice(_: PgPoolOptions, db: PgConnectO
 #[sqlx::test(migrations = false)]
 async fn stats_counts_rows_statuses_and_the_newest_event(_: PgPoolOptions, db: PgConnectOptions) {
     let app = TestApp::spawn(db.clone()).await;
-    app.deliver(&user_event("user.created", "user_1", 1_000, "One"))
-        .await;
-    app.deliver(&user_event("user.created", "user_2", 1_000, "Two"))
-        .await;
-    app.deliver(&user_deleted("user_2")).await;
-    app.deliver(r#"{"type":"future.event","timestamp":1716883200000,"data":{"id":"x_1"}}"#)
-        .await;
+    for body in [
+        user_event("user.created", "user_1", 1_000, "One"),
+        user_event("user.created", "user_2", 1_000, "Two"),
+        user_deleted("user_2"),
+        r#"{"type":"future.event","timestamp":1716883200000,"data":{"id":"x_1"}}"#.to_owned(),
+    ] {
+        expect_status(app.deliver(&body).await, 200).await;
+    }
     let url = database_url(&db).await;
     let run = clerk_sync(&["stats", "--json"], &[("DATABASE_URL", &url)]).await;
     assert_eq!(run.code, 0, "{run:?}");
@@ -214,13 +215,8 @@ async fn prune_removes_old_rows_and_refuses_less_than_28_hours(
 ) {
     let app = TestApp::spawn(db.clone()).await;
     for i in 0..5 {
-        app.deliver(&user_event(
-            "user.created",
-            &format!("user_{i}"),
-            1_000,
-            "X",
-        ))
-        .await;
+        let body = user_event("user.created", &format!("user_{i}"), 1_000, "X");
+        expect_status(app.deliver(&body).await, 200).await;
     }
     sqlx::query(
         "update clerk.webhook_events set received_at = now() - interval '40 hours'
@@ -255,12 +251,13 @@ async fn replay_failed_applies_what_an_older_version_could_not(
     db: PgConnectOptions,
 ) {
     let app = TestApp::spawn(db.clone()).await;
-    app.deliver(&user_event("user.created", "user_1", 1_000, "Kept"))
-        .await;
-    app.deliver(&user_event("user.created", "user_2", 1_000, "Missed"))
-        .await;
-    app.deliver(&user_event("user.updated", "user_3", 2_000, "Unknown"))
-        .await;
+    for body in [
+        user_event("user.created", "user_1", 1_000, "Kept"),
+        user_event("user.created", "user_2", 1_000, "Missed"),
+        user_event("user.updated", "user_3", 2_000, "Unknown"),
+    ] {
+        expect_status(app.deliver(&body).await, 200).await;
+    }
     // As an older version would have left them: user_2's payload did not parse (failed) and
     // user_3's type was not known (unhandled); neither reached clerk.users.
     sqlx::query(
@@ -314,13 +311,14 @@ async fn replay_all_rebuilds_a_lost_projection_and_changes_nothing_when_run_agai
         let ack = expect_status(app.deliver(&fixture(file)).await, 200).await;
         assert_eq!(ack["outcome"], "applied");
     }
-    app.deliver(&user_event(
+    let newer = user_event(
         "user.updated",
         "user_2g7np7Hrk0SN6kj5EDMLDaKNL0S",
         1_900_000_000_000,
         "Newer",
-    ))
-    .await;
+    );
+    let ack = expect_status(app.deliver(&newer).await, 200).await;
+    assert_eq!(ack["outcome"], "applied");
     let snapshot = "select string_agg(t::text, '|' order by t::text) from (
         select id, last_name, deleted_at, data, sync_version, sync_rank, sync_svix_id from clerk.users
         union all select id, name, deleted_at, data, sync_version, sync_rank, sync_svix_id from clerk.organizations
