@@ -554,3 +554,21 @@ pub async fn hold_users_table(pool: &PgPool) -> sqlx::Transaction<'static, sqlx:
         .unwrap();
     blocker
 }
+
+/// Waits until a session of the test database waits for a lock (a delivery stuck behind
+/// [`hold_users_table`]), however slow the machine; panics after [`PATIENT`].
+pub async fn wait_for_a_lock_wait(pool: &PgPool) {
+    let started = std::time::Instant::now();
+    while sqlx::query_scalar::<_, i64>(
+        "select count(*) from pg_stat_activity
+         where datname = current_database() and wait_event_type = 'Lock'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+        == 0
+    {
+        assert!(started.elapsed() < PATIENT, "no delivery reached the lock");
+        rocket::tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

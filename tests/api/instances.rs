@@ -2,7 +2,7 @@
 //! shutdown signals in the middle of traffic.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
@@ -57,10 +57,13 @@ async fn two_instances_migrating_at_once_and_receiving_the_same_deliveries_have_
     );
 }
 
-/// Sends deliveries from several connections until the server stops answering; returns what
-/// was acknowledged.
-async fn traffic_until_gone(port: u16, connections: usize) -> (Vec<String>, usize) {
-    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+/// Sends deliveries from several connections until the server stops answering, recording what
+/// was acknowledged in `acknowledged`; returns it, and how many were answered 5xx.
+async fn traffic_until_gone(
+    port: u16,
+    connections: usize,
+    acknowledged: Arc<Mutex<Vec<String>>>,
+) -> (Vec<String>, usize) {
     let failed = Arc::new(Mutex::new(0));
     let senders = (0..connections).map(|c| {
         let acknowledged = acknowledged.clone();
@@ -94,8 +97,14 @@ async fn a_shutdown_signal_mid_traffic_loses_no_acknowledged_delivery(
     for signal in ["TERM", "INT"] {
         let mut server = Standalone::spawn(&url, None);
         server.ready().await;
-        let traffic = rocket::tokio::spawn(traffic_until_gone(server.port, 8));
-        rocket::tokio::time::sleep(Duration::from_millis(500)).await;
+        let acknowledged = Arc::new(Mutex::new(Vec::new()));
+        let traffic =
+            rocket::tokio::spawn(traffic_until_gone(server.port, 8, acknowledged.clone()));
+        // Mid-traffic: once deliveries are being acknowledged, however slow the machine.
+        let started = Instant::now();
+        while acknowledged.lock().unwrap().len() < 20 && started.elapsed() < PATIENT {
+            rocket::tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         server.signal(signal);
         let (acknowledged, _failed) = traffic.await.unwrap();
         let exit = server.child.wait().unwrap();
@@ -152,7 +161,7 @@ async fn a_stop_that_has_to_cut_off_a_stuck_delivery_still_exits_0_and_stores_no
             .await
         })
     };
-    rocket::tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_a_lock_wait(&direct).await;
     server.signal("TERM");
     let exit = rocket::tokio::task::spawn_blocking(move || {
         let exit = server.child.wait().unwrap();
@@ -197,8 +206,9 @@ async fn a_stop_lets_a_delivery_waiting_longer_than_rockets_default_grace_finish
             .await
         })
     };
-    rocket::tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_a_lock_wait(&direct).await;
     server.signal("TERM");
+    // Longer than Rocket's default grace period (2 s): the subject of this test.
     rocket::tokio::time::sleep(Duration::from_millis(3000)).await;
     blocker.rollback().await.unwrap();
     let answer = waiting.await.unwrap();
