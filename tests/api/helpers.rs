@@ -364,13 +364,14 @@ impl Proxy {
     }
 }
 
-/// The URL of a test database, for a child process.
+/// The URL of a test database, for a child process: the user, address and port of the server
+/// named by `DATABASE_URL` (any of them may differ from the defaults).
 pub async fn database_url(options: &PgConnectOptions) -> String {
+    // A socket address prints its port, and brackets an IPv6 address.
     format!(
-        "postgres://{}@{}:{}/{}",
+        "postgres://{}@{}/{}",
         options.get_username(),
-        postgres_addr(options).await.ip(),
-        options.get_port(),
+        postgres_addr(options).await,
         options.get_database().unwrap()
     )
 }
