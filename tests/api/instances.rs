@@ -149,26 +149,10 @@ async fn a_stop_that_has_to_cut_off_a_stuck_delivery_still_exits_0_and_stores_no
     let direct = PgPool::connect_with(db).await.unwrap();
     let blocker = hold_users_table(&direct).await;
     let svix_id = new_svix_id();
-    let port = server.port;
-    let stuck = {
-        let svix_id = svix_id.clone();
-        rocket::tokio::spawn(async move {
-            post_signed(
-                port,
-                &svix_id,
-                &user_event("user.created", "user_1", 1, "Doe"),
-            )
-            .await
-        })
-    };
+    let stuck = post_in_background(server.port, &svix_id);
     wait_for_a_lock_wait(&direct).await;
     server.signal("TERM");
-    let exit = rocket::tokio::task::spawn_blocking(move || {
-        let exit = server.child.wait().unwrap();
-        (exit, server.output())
-    })
-    .await
-    .unwrap();
+    let exit = exit_of(server).await;
     assert!(exit.0.success(), "exited with {}:\n{}", exit.0, exit.1);
     assert!(exit.1.contains("shutdown cut off"), "{}", exit.1);
     let answer = stuck.await.unwrap();
@@ -194,18 +178,7 @@ async fn a_stop_lets_a_delivery_waiting_longer_than_rockets_default_grace_finish
     let direct = PgPool::connect_with(db).await.unwrap();
     let blocker = hold_users_table(&direct).await;
     let svix_id = new_svix_id();
-    let port = server.port;
-    let waiting = {
-        let svix_id = svix_id.clone();
-        rocket::tokio::spawn(async move {
-            post_signed(
-                port,
-                &svix_id,
-                &user_event("user.created", "user_1", 1, "Doe"),
-            )
-            .await
-        })
-    };
+    let waiting = post_in_background(server.port, &svix_id);
     wait_for_a_lock_wait(&direct).await;
     server.signal("TERM");
     // Longer than Rocket's default grace period (2 s): the subject of this test.
@@ -213,12 +186,7 @@ async fn a_stop_lets_a_delivery_waiting_longer_than_rockets_default_grace_finish
     blocker.rollback().await.unwrap();
     let answer = waiting.await.unwrap();
     assert!(matches!(answer, Some((200, _))), "{answer:?}");
-    let exit = rocket::tokio::task::spawn_blocking(move || {
-        let exit = server.child.wait().unwrap();
-        (exit, server.output())
-    })
-    .await
-    .unwrap();
+    let exit = exit_of(server).await;
     assert!(exit.0.success(), "exited with {}:\n{}", exit.0, exit.1);
     let stored: i64 =
         sqlx::query_scalar("select count(*) from clerk.webhook_events where svix_id = $1")
@@ -227,4 +195,26 @@ async fn a_stop_lets_a_delivery_waiting_longer_than_rockets_default_grace_finish
             .await
             .unwrap();
     assert_eq!(stored, 1);
+}
+
+/// POSTs a signed `user.created` of `user_1` to the server on `port` from a task of its own.
+fn post_in_background(
+    port: u16,
+    svix_id: &str,
+) -> rocket::tokio::task::JoinHandle<Option<(u16, String)>> {
+    let svix_id = svix_id.to_owned();
+    rocket::tokio::spawn(async move {
+        let body = user_event("user.created", "user_1", 1, "Doe");
+        post_signed(port, &svix_id, &body).await
+    })
+}
+
+/// Waits, off the async runtime, for the server to exit; returns its status and output.
+async fn exit_of(mut server: Standalone) -> (std::process::ExitStatus, String) {
+    rocket::tokio::task::spawn_blocking(move || {
+        let exit = server.child.wait().unwrap();
+        (exit, server.output())
+    })
+    .await
+    .unwrap()
 }
