@@ -12,11 +12,12 @@ use std::fmt;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use sqlx::PgPool;
+use sqlx::{Acquire, PgPool};
 
 use crate::clerk::EnvelopeError;
+use crate::db::{self, Failure};
 use crate::guard::ClerkWebhook;
-use crate::store::Outcome;
+use crate::store::{ledger, Outcome, Tx};
 use crate::sync::{self, ApplyError};
 
 /// A listing of the Clerk Backend API that a backfill reads.
@@ -184,9 +185,8 @@ pub async fn write_page(
     cursor: &Cursor,
     dry_run: bool,
 ) -> Result<PageReport, ApplyError> {
-    let refs: Vec<&ClerkWebhook> = snapshots.iter().collect();
-    let mut tx = crate::db::begin_write(pool).await?;
-    let outcomes = sync::apply_batch(&mut tx, &refs, None).await?;
+    let mut tx = db::begin_write(pool).await?;
+    let outcomes = apply_keeping_refused(&mut tx, snapshots).await?;
     sqlx::query(
         "update clerk.backfill_cursors
          set next_offset = $2, last_id = $3, last_created_at = $4, updated_at = now()
@@ -212,4 +212,51 @@ pub async fn write_page(
         }
     }
     Ok(report)
+}
+
+/// Applies a page. If Postgres refuses one object's values, each object is applied again in a
+/// savepoint of its own and the refused ones are kept in the ledger as `failed`, as a webhook
+/// would be: one object cannot stop a backfill.
+async fn apply_keeping_refused(
+    tx: &mut Tx<'_>,
+    snapshots: &[ClerkWebhook],
+) -> Result<Vec<Outcome>, ApplyError> {
+    let refs: Vec<&ClerkWebhook> = snapshots.iter().collect();
+    let mut whole = (&mut **tx).begin().await?;
+    match sync::apply_batch(&mut whole, &refs, None).await {
+        Ok(outcomes) => {
+            whole.commit().await?;
+            return Ok(outcomes);
+        }
+        Err(ApplyError::Database(err)) if Failure::of(&err) == Failure::Permanent => {
+            whole.rollback().await?
+        }
+        Err(err) => return Err(err),
+    }
+    let mut outcomes = Vec::with_capacity(refs.len());
+    for snapshot in refs {
+        let mut one = (&mut **tx).begin().await?;
+        match sync::apply_batch(&mut one, &[snapshot], None).await {
+            Ok(outcome) => {
+                one.commit().await?;
+                outcomes.push(outcome[0]);
+            }
+            Err(ApplyError::Database(err)) if Failure::of(&err) == Failure::Permanent => {
+                one.rollback().await?;
+                let reason = db::describe(&err);
+                log::warn!(
+                    "backfill: Postgres refused the values of {} ({reason}); kept as failed",
+                    snapshot.object_id.as_deref().unwrap_or("-")
+                );
+                let new = ledger::insert_failed(tx, snapshot, &reason).await?;
+                outcomes.push(if new {
+                    Outcome::Failed
+                } else {
+                    Outcome::Duplicate
+                });
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(outcomes)
 }

@@ -517,3 +517,35 @@ async fn a_refused_secret_key_is_a_clear_error(_: PgPoolOptions, db: PgConnectOp
     assert_eq!(missing.code, 2, "{missing:?}");
     assert!(missing.stderr.contains("CLERK_SECRET_KEY"), "{missing:?}");
 }
+
+#[sqlx::test(migrations = false)]
+async fn an_object_whose_values_postgres_refuses_is_kept_as_failed_and_the_backfill_goes_on(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    let app = TestApp::spawn(db.clone()).await;
+    let api = mock_clerk(plain).await;
+    // An updated_at past timestamptz's range, in the middle of the second page.
+    api.users.objects.lock().unwrap()[12]["updated_at"] = json!(i64::MAX);
+    let url = database_url(&db).await;
+    let run = backfill(&url, &api, &["--only", "users"]).await;
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("users: 25 read, 24 applied, 0 unchanged, 1 failed"),
+        "{run:?}"
+    );
+    assert_eq!(app.user_rows().await, 24);
+    assert_eq!(
+        app.count(
+            "select count(*) from clerk.webhook_events
+             where object_id = 'user_012' and status = 'failed' and failure_reason like '%22008%'"
+        )
+        .await,
+        1
+    );
+    // Run again: the failed object is a duplicate, nothing else changes.
+    let again = backfill(&url, &api, &["--only", "users"]).await;
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(app.user_rows().await, 24);
+}
