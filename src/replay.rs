@@ -185,8 +185,7 @@ async fn apply(pool: &PgPool, webhooks: &[&ClerkWebhook]) -> Result<Vec<Outcome>
     }
 }
 
-/// Records why Postgres still refuses an event's values, on a row that was not projected before
-/// (the others keep the status of their first delivery).
+/// Records why Postgres still refuses an event's values.
 async fn keep_failed(
     pool: &PgPool,
     webhook: &ClerkWebhook,
@@ -197,13 +196,5 @@ async fn keep_failed(
         webhook.svix_id,
         webhook.envelope.event_type
     );
-    sqlx::query(
-        "update clerk.webhook_events set status = 'failed', failure_reason = $2
-         where svix_id = $1 and status in ('failed', 'unhandled')",
-    )
-    .bind(&webhook.svix_id)
-    .bind(reason)
-    .execute(pool)
-    .await?;
-    Ok(())
+    ledger::set_replay_failure(pool, &webhook.svix_id, reason).await
 }

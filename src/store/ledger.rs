@@ -173,6 +173,24 @@ pub async fn set_replayed_statuses(
     update_statuses(tx, outcomes, UNPROJECTED).await
 }
 
+/// Records why Postgres refused a replayed event's values, on a row that was not projected before
+/// ([`UNPROJECTED`]); the others keep the status of their first delivery.
+pub async fn set_replay_failure(
+    pool: &PgPool,
+    svix_id: &str,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "update clerk.webhook_events set status = 'failed', failure_reason = $2
+         where svix_id = $1 and {UNPROJECTED}"
+    ))
+    .bind(svix_id)
+    .bind(reason)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// One statement for all of `outcomes`, on rows that also match `condition`.
 async fn update_statuses(
     tx: &mut Tx<'_>,
