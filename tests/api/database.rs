@@ -1,4 +1,5 @@
-//! The database going away: 503 so Svix retries, nothing half-written; and `/healthz`.
+//! The database going away: 503 so Svix retries, nothing half-written; `/healthz` (readiness)
+//! follows the database, `/livez` (liveness) does not.
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
@@ -9,6 +10,13 @@ async fn healthz_is_200_when_the_database_answers(_: PgPoolOptions, db: PgConnec
     let app = TestApp::spawn(db).await;
     let health = expect_status(app.client.get("/healthz").dispatch().await, 200).await;
     assert_eq!(health["status"], "ok");
+}
+
+#[sqlx::test(migrations = false)]
+async fn livez_is_200_when_every_writer_runs(_: PgPoolOptions, db: PgConnectOptions) {
+    let app = TestApp::spawn(db).await;
+    let live = expect_status(app.client.get("/livez").dispatch().await, 200).await;
+    assert_eq!(live["status"], "ok");
 }
 
 #[sqlx::test(migrations = false)]
@@ -39,7 +47,11 @@ async fn database_down_is_503_and_nothing_is_stored(_: PgPoolOptions, db: PgConn
     );
     let health = expect_status(app.client.get("/healthz").dispatch().await, 503).await;
     assert_eq!(health["status"], "unavailable");
+    // Liveness never asks the database: a restart would not bring it back.
+    let live = expect_status(app.client.get("/livez").dispatch().await, 200).await;
+    assert_eq!(live["status"], "ok");
 
     assert_eq!(app.ledger_rows().await, 1);
     assert_eq!(app.user_rows().await, 1);
 }
+
