@@ -29,6 +29,23 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     Ok(())
 }
 
+/// Creates the database `url` names when it does not exist yet, as `createdb` would (through
+/// the `postgres` maintenance database). Returns whether it created it. For local development
+/// only (`shuttle run` on a fresh machine): in production the database is provisioned, and the
+/// service's role usually may not create databases.
+pub async fn create_database_if_missing(url: &str) -> Result<bool, sqlx::Error> {
+    use sqlx::migrate::MigrateDatabase;
+    if sqlx::Postgres::database_exists(url).await? {
+        return Ok(false);
+    }
+    match sqlx::Postgres::create_database(url).await {
+        Ok(()) => Ok(true),
+        // Another process created it in between (42P04: duplicate_database).
+        Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("42P04") => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
 /// A pool that connects on first use, sized and timed by `settings`.
 pub fn connect_lazy(url: &str, settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
     let options = PgConnectOptions::from_str(url)?.application_name("clerk-sync");

@@ -86,13 +86,17 @@ pub struct Store {
     pub pool: PgPool,
 }
 
-/// The whole service: the sync [`stage`] plus `GET /healthz` and `GET /metrics`.
+/// The whole service: the sync [`stage`] plus `GET /healthz` (readiness), `GET /livez`
+/// (liveness) and `GET /metrics`.
 pub fn rocket(pool: PgPool, settings: Settings) -> Rocket<Build> {
     let metrics_access = routes::MetricsAccess(settings.metrics_token.clone());
     rocket::build()
         .attach(stage(pool, settings))
         .manage(metrics_access)
-        .mount("/", routes![routes::healthz, routes::metrics])
+        .mount(
+            "/",
+            routes![routes::healthz, routes::livez, routes::metrics],
+        )
 }
 
 /// Runs the whole service until Ctrl-C or SIGTERM: a pool for `database_url` sized by

@@ -141,6 +141,20 @@ pub async fn healthz(store: &State<Store>, writer: &State<Writer>) -> (Status, J
     }
 }
 
+/// `GET /livez`: 200 while every writer task runs, 503 otherwise. It never touches the
+/// database, so a liveness probe does not restart a healthy process because Postgres is down
+/// (a restart cannot fix that; readiness on `/healthz` takes the instance out of rotation).
+#[get("/livez")]
+pub fn livez(writer: &State<Writer>) -> (Status, Json<Health>) {
+    if writer.stopped_tasks() > 0 {
+        let unavailable = Health {
+            status: "unavailable",
+        };
+        return (Status::ServiceUnavailable, Json(unavailable));
+    }
+    (Status::Ok, Json(Health { status: "ok" }))
+}
+
 /// The token `/metrics` requires, as managed state; `None` when metrics are off.
 #[derive(Debug, Clone)]
 pub struct MetricsAccess(pub Option<MetricsToken>);
