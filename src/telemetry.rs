@@ -100,12 +100,7 @@ pub fn init() -> anyhow::Result<Telemetry> {
     let (subscriber, telemetry) = {
         let provider = otlp::provider()?;
         let layer = provider.as_ref().map(otlp::layer);
-        (
-            subscriber.with(layer),
-            Telemetry {
-                provider: provider.clone(),
-            },
-        )
+        (subscriber.with(layer), Telemetry { provider })
     };
     #[cfg(not(feature = "otlp"))]
     let telemetry = Telemetry::default();
