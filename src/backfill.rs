@@ -244,7 +244,7 @@ async fn apply_keeping_refused(
             Err(ApplyError::Database(err)) if Failure::of(&err) == Failure::Permanent => {
                 one.rollback().await?;
                 let reason = db::describe(&err);
-                log::warn!(
+                tracing::warn!(
                     "backfill: Postgres refused the values of {} ({reason}); kept as failed",
                     snapshot.object_id.as_deref().unwrap_or("-")
                 );

@@ -9,7 +9,7 @@
 //! No SQL here. A refused request is answered by the guard's status and the JSON body that
 //! [`crate::routes::webhook_catcher`] renders from the reason stashed in the request.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use rocket::data::{self, ByteUnit, Data, FromData};
 use rocket::request::Request;
@@ -74,6 +74,12 @@ pub struct ClerkWebhook {
     pub event: ClerkEvent,
     /// The exact body that was signed.
     pub body: String,
+    /// When the guard started reading the request (or the event was parsed, outside the
+    /// guard): the delivery's `duration_ms` is measured from here.
+    pub received: Instant,
+    /// The `clerk_sync.delivery` span the guard opened, for traces: the writer's batch span
+    /// follows from it. Disabled outside the guard.
+    pub span: tracing::Span,
 }
 
 /// The reason a request was refused, kept for the catcher (Rocket 0.5 does not pass a data
@@ -86,10 +92,51 @@ impl<'r> FromData<'r> for ClerkWebhook {
     type Error = WebhookError;
 
     async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
+        let received = Instant::now();
+        // Ids only: the route records the outcome; never anything from the payload's data.
+        let span = tracing::info_span!(
+            "clerk_sync.delivery",
+            svix_id = tracing::field::Empty,
+            event_type = tracing::field::Empty,
+            object_id = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            code = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
         match read(req, data).await {
-            Ok(webhook) => data::Outcome::Success(webhook),
+            Ok(mut webhook) => {
+                span.record("svix_id", webhook.svix_id.as_str());
+                span.record("event_type", webhook.envelope.event_type.as_str());
+                if let Some(id) = &webhook.object_id {
+                    span.record("object_id", id.as_str());
+                }
+                webhook.received = received;
+                webhook.span = span;
+                data::Outcome::Success(webhook)
+            }
             Err(err) => {
-                log::warn!("webhook refused: {} ({})", err.code(), err.status().code);
+                // A refused request's svix-id is not trusted, but it is only an id and it lets an
+                // operator find Svix's attempt.
+                let svix_id = req
+                    .headers()
+                    .get_one(SVIX.id)
+                    .or_else(|| req.headers().get_one(STANDARD.id))
+                    .filter(|id| id.len() <= MAX_ID_LEN);
+                let status = err.status().code;
+                span.record("code", err.code());
+                span.record("http.response.status_code", status);
+                span.record("otel.status_code", "ERROR");
+                if let Some(id) = svix_id {
+                    span.record("svix_id", id);
+                }
+                tracing::warn!(
+                    svix_id,
+                    code = err.code(),
+                    status,
+                    duration_ms = duration_ms(received),
+                    "delivery refused"
+                );
                 if let Some(metrics) = req.rocket().state::<Metrics>() {
                     metrics.rejected(err.code());
                 }
@@ -106,7 +153,7 @@ impl Sentinel for ClerkWebhook {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
         let missing = rocket.state::<Verifier>().is_none();
         if missing {
-            log::error!(
+            tracing::error!(
                 "a route takes a ClerkWebhook but no svix::Verifier is managed: \
                  attach clerk_sync::stage(..) or .manage(verifier)"
             );
@@ -154,8 +201,15 @@ impl ClerkWebhook {
             envelope,
             event,
             body,
+            received: Instant::now(),
+            span: tracing::Span::none(),
         })
     }
+}
+
+/// Milliseconds since `start`, for log lines.
+pub fn duration_ms(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Reads the whole body up to the limit; a larger body is refused, never truncated, and one that
@@ -184,7 +238,7 @@ async fn read_body(req: &Request<'_>, data: Data<'_>) -> Result<Vec<u8>, Webhook
         })?
         .map_err(|err| {
             // The client hung up or sent a broken chunked body: nothing to verify.
-            log::warn!("webhook body could not be read: {}", err.kind());
+            tracing::warn!(kind = %err.kind(), "webhook body could not be read");
             WebhookError::UnreadableBody
         })?;
     if !body.is_complete() {

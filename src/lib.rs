@@ -64,6 +64,7 @@ pub mod stats;
 pub mod store;
 pub mod svix;
 pub mod sync;
+pub mod telemetry;
 pub mod writer;
 
 use std::sync::Arc;
@@ -105,17 +106,20 @@ pub async fn serve(database_url: &str, settings: Settings) -> anyhow::Result<()>
     use anyhow::Context;
     let pool = db::connect_lazy(database_url, &settings.database)
         .context("DATABASE_URL is not a valid Postgres URL")?;
-    let rocket = rocket(pool, settings)
-        .ignite()
-        .await
-        .context("could not start")?;
+    let mut rocket = rocket(pool, settings);
+    if telemetry::installed() {
+        // Rocket's lines reach our subscriber, not a terminal: no colour codes in them.
+        let figment = rocket.figment().clone().merge(("cli_colors", false));
+        rocket = rocket.configure(figment);
+    }
+    let rocket = rocket.ignite().await.context("could not start")?;
     match rocket.launch().await {
         Ok(_) => Ok(()),
         // Asked to stop, Rocket closed connections still open after its grace and mercy
         // periods. Nothing is lost: a delivery is answered 2xx only after its commit, so a cut
         // one is retried by Svix. The stop was requested, so it is not a failure.
         Err(err) if matches!(err.kind(), rocket::error::ErrorKind::Shutdown(_, None)) => {
-            log::warn!("shutdown cut off requests still running (Svix will retry them)");
+            tracing::warn!("shutdown cut off requests still running (Svix will retry them)");
             Ok(())
         }
         Err(err) => Err(err).context("the server failed"),
@@ -133,11 +137,11 @@ fn spawn_pruner(pool: PgPool, retention: std::time::Duration) {
             every.tick().await;
             match store::ledger::prune(&pool, retention, 1000).await {
                 Ok(0) => {}
-                Ok(n) => log::info!(
+                Ok(n) => tracing::info!(
                     "pruned {n} ledger rows older than {}h",
                     retention.as_secs() / 3600
                 ),
-                Err(err) => log::warn!("ledger pruning failed: {}", db::describe(&err)),
+                Err(err) => tracing::warn!("ledger pruning failed: {}", db::describe(&err)),
             }
         }
     });
@@ -205,7 +209,7 @@ impl ClerkSync {
                         match db::migrate(&migrations_pool).await {
                             Ok(()) => Ok(rocket),
                             Err(err) => {
-                                log::error!("clerk-sync migrations failed: {err}");
+                                tracing::error!("clerk-sync migrations failed: {err}");
                                 Err(rocket)
                             }
                         }
@@ -248,7 +252,7 @@ fn cover_request_timeout(
         return rocket;
     }
     if grace != default {
-        log::warn!(
+        tracing::warn!(
             "the shutdown grace period ({grace}s) is shorter than the request timeout: a stop \
              may cut off deliveries waiting for their commit (Svix retries them)"
         );

@@ -34,7 +34,7 @@ async fn main(
                 )
             })?
     {
-        log::info!("created the database that DATABASE_URL in Secrets.dev.toml names");
+        tracing::info!("created the database that DATABASE_URL in Secrets.dev.toml names");
     }
     let pool = db::connect_lazy(&database_url, &settings.database)
         .context("Shuttle's database connection string is not a valid Postgres URL")?;

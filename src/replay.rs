@@ -120,7 +120,7 @@ pub async fn replay(
                 Err(err) => {
                     report.events += 1;
                     report.unreadable += 1;
-                    log::warn!(
+                    tracing::warn!(
                         "replay: ledger row {} is not an envelope ({}); skipped",
                         row.position.svix_id,
                         err.describe()
@@ -191,7 +191,7 @@ async fn keep_failed(
     webhook: &ClerkWebhook,
     reason: &str,
 ) -> Result<(), sqlx::Error> {
-    log::warn!(
+    tracing::warn!(
         "replay: Postgres refused the values of {} {} ({reason})",
         webhook.svix_id,
         webhook.envelope.event_type

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::clerk::ClerkEvent;
 use crate::db;
 use crate::error::{json_body, WebhookError};
-use crate::guard::{ClerkWebhook, Rejection};
+use crate::guard::{duration_ms, ClerkWebhook, Rejection};
 use crate::metrics::{Metrics, MetricsToken};
 use crate::store::Outcome;
 use crate::writer::{WriteError, Writer};
@@ -39,32 +39,68 @@ pub async fn receive(
         ClerkEvent::Unparsed { reason, .. } => Some(reason.clone()),
         _ => None,
     };
+    let (received, span) = (webhook.received, webhook.span.clone());
+    // One line per delivery: its ids, outcome (or error code), status and time.
     match writer.write(webhook).await {
         Ok(outcome) => {
             metrics.delivered(&event_type, outcome);
+            let (status, duration_ms) = (Status::Ok.code, duration_ms(received));
+            span.record("outcome", outcome.as_str());
+            span.record("http.response.status_code", status);
             match unparsed {
                 // Acknowledged because it is stored; loud because this version cannot read it.
-                Some(reason) if outcome == Outcome::Failed => log::error!(
-                    "webhook {svix_id} {event_type} {object_id} -> failed: the payload is \
-                     {reason}; kept in the ledger for `clerk-sync replay --failed`"
+                Some(reason) if outcome == Outcome::Failed => tracing::error!(
+                    svix_id,
+                    event_type,
+                    object_id,
+                    outcome = outcome.as_str(),
+                    status,
+                    duration_ms,
+                    "delivery kept as failed: the payload is {reason}; kept in the ledger for \
+                     `clerk-sync replay --failed`"
                 ),
                 // The writer logged why Postgres refused it.
-                None if outcome == Outcome::Failed => {}
-                _ => log::info!(
-                    "webhook {svix_id} {event_type} {object_id} -> {}",
-                    outcome.as_str()
+                None if outcome == Outcome::Failed => tracing::warn!(
+                    svix_id,
+                    event_type,
+                    object_id,
+                    outcome = outcome.as_str(),
+                    status,
+                    duration_ms,
+                    "delivery kept as failed: Postgres refused its values"
+                ),
+                _ => tracing::info!(
+                    svix_id,
+                    event_type,
+                    object_id,
+                    outcome = outcome.as_str(),
+                    status,
+                    duration_ms,
+                    "delivery"
                 ),
             }
             Ok(Json(Ack { svix_id, outcome }))
         }
         Err(err) => {
-            log::error!("webhook {svix_id} {event_type} {object_id} not stored: {err}");
             let answer = match err {
                 WriteError::Hook(_) => WebhookError::HookFailed,
                 WriteError::Unstorable(_) => WebhookError::UnstorableEvent,
                 _ => WebhookError::DatabaseUnavailable,
             };
-            metrics.failed(answer.code());
+            let (code, status) = (answer.code(), answer.status().code);
+            span.record("code", code);
+            span.record("http.response.status_code", status);
+            span.record("otel.status_code", "ERROR");
+            tracing::error!(
+                svix_id,
+                event_type,
+                object_id,
+                code,
+                status,
+                duration_ms = duration_ms(received),
+                "delivery not stored: {err}"
+            );
+            metrics.failed(code);
             Err(answer)
         }
     }
@@ -119,7 +155,7 @@ pub struct Health {
 pub async fn healthz(store: &State<Store>, writer: &State<Writer>) -> (Status, Json<Health>) {
     let stopped = writer.stopped_tasks();
     if stopped > 0 {
-        log::error!("health check failed: {stopped} writer task(s) stopped");
+        tracing::error!("health check failed: {stopped} writer task(s) stopped");
         return (
             Status::ServiceUnavailable,
             Json(Health {
@@ -130,7 +166,7 @@ pub async fn healthz(store: &State<Store>, writer: &State<Writer>) -> (Status, J
     match sqlx::query("select 1").execute(&store.pool).await {
         Ok(_) => (Status::Ok, Json(Health { status: "ok" })),
         Err(err) => {
-            log::warn!("health check failed: {}", db::describe(&err));
+            tracing::warn!("health check failed: {}", db::describe(&err));
             (
                 Status::ServiceUnavailable,
                 Json(Health {

@@ -30,6 +30,7 @@ use rocket::tokio::sync::{mpsc, oneshot, Mutex, Semaphore};
 use rocket::tokio::task::JoinHandle;
 use rocket::tokio::time::{timeout_at, Instant};
 use sqlx::PgPool;
+use tracing::Instrument;
 
 use crate::config::BatchSettings;
 use crate::db::{self, Failure};
@@ -224,12 +225,39 @@ impl WriterTask {
             .clamp(1, self.settings.max_events.max(1))
     }
 
+    /// Commits a batch in a `clerk_sync.batch` span that carries its svix-ids and follows from
+    /// each delivery's span (links, in a trace).
     async fn process(&self, batch: Vec<Job>) {
+        let svix_ids: Vec<&str> = batch
+            .iter()
+            .map(|job| job.webhook.svix_id.as_str())
+            .collect();
+        let span = tracing::info_span!(
+            "clerk_sync.batch",
+            size = batch.len(),
+            svix_ids = svix_ids.join(","),
+            attempts = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            outcomes = tracing::field::Empty,
+        );
+        for job in &batch {
+            span.follows_from(&job.webhook.span);
+        }
+        self.process_in_span(batch).instrument(span).await;
+    }
+
+    async fn process_in_span(&self, batch: Vec<Job>) {
         let webhooks: Vec<&ClerkWebhook> = batch.iter().map(|job| job.webhook.as_ref()).collect();
         match self.commit(&webhooks).await {
-            Ok(outcomes) => self.answer(batch, outcomes).await,
+            Ok(outcomes) => {
+                let span = tracing::Span::current();
+                span.record("outcome", "committed");
+                span.record("outcomes", count(&outcomes));
+                self.answer(batch, outcomes).await
+            }
             Err(err) if batch.len() > 1 && retry_alone(&err) => {
-                log::warn!(
+                tracing::Span::current().record("outcome", "retried_alone");
+                tracing::warn!(
                     "a batch of {} failed ({}); retrying each delivery on its own",
                     batch.len(),
                     describe(&err)
@@ -248,6 +276,7 @@ impl WriterTask {
                 }
             }
             Err(err) if batch.len() == 1 => {
+                tracing::Span::current().record("outcome", "retried_alone");
                 let job = batch.into_iter().next().expect("one job");
                 match self.keep_if_unstorable(&job.webhook, err).await {
                     Ok(outcome) => self.answer(vec![job], vec![outcome]).await,
@@ -257,6 +286,7 @@ impl WriterTask {
                 }
             }
             Err(err) => {
+                tracing::Span::current().record("outcome", "failed");
                 let err = WriteError::from(&err);
                 for job in batch {
                     let _ = job.reply.send(Err(err.clone()));
@@ -296,12 +326,12 @@ impl WriterTask {
         };
         match kept.await {
             Ok(new) => {
-                log::error!(
-                    "webhook {} {} {} -> failed: Postgres refused its values ({reason}); kept in \
-                     the ledger for `clerk-sync replay --failed`",
-                    webhook.svix_id,
-                    webhook.envelope.event_type,
-                    webhook.object_id.as_deref().unwrap_or("-"),
+                tracing::error!(
+                    svix_id = webhook.svix_id,
+                    event_type = webhook.envelope.event_type,
+                    object_id = webhook.object_id.as_deref().unwrap_or("-"),
+                    "Postgres refused the delivery's values ({reason}); kept in the ledger as \
+                     failed for `clerk-sync replay --failed`"
                 );
                 Ok(if new {
                     Outcome::Failed
@@ -343,10 +373,10 @@ impl WriterTask {
                     .catch_unwind()
                     .await;
                 if ran.is_err() {
-                    log::error!(
-                        "the after-commit hook panicked on webhook {} {}",
-                        webhook.svix_id,
-                        webhook.envelope.event_type
+                    tracing::error!(
+                        svix_id = webhook.svix_id,
+                        event_type = webhook.envelope.event_type,
+                        "the after-commit hook panicked"
                     );
                 }
             }
@@ -362,9 +392,10 @@ impl WriterTask {
             let result = self.transaction(webhooks).await;
             self.metrics
                 .batch(webhooks.len(), started.elapsed(), result.is_ok());
+            tracing::Span::current().record("attempts", attempt);
             match result {
                 Err(err) if met_another(&err) && attempt < CONFLICT_ATTEMPTS => {
-                    log::info!(
+                    tracing::info!(
                         "a batch of {} met another transaction ({}); running it again",
                         webhooks.len(),
                         describe(&err)
@@ -430,6 +461,19 @@ pub fn describe(err: &ApplyError) -> String {
         ApplyError::Hook(e) => format!("hook failed: {e}"),
         ApplyError::Database(e) => crate::db::describe(e),
     }
+}
+
+/// `applied:3,duplicate:1`: how many of a batch's deliveries had each outcome, for its span.
+fn count(outcomes: &[Outcome]) -> String {
+    let mut counts = std::collections::BTreeMap::new();
+    for outcome in outcomes {
+        *counts.entry(outcome.as_str()).or_insert(0) += 1;
+    }
+    let counts: Vec<String> = counts
+        .into_iter()
+        .map(|(outcome, n)| format!("{outcome}:{n}"))
+        .collect();
+    counts.join(",")
 }
 
 #[cfg(test)]

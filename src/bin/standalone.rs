@@ -17,6 +17,8 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
+    // Flushes buffered spans when dropped, after the server stopped.
+    let _telemetry = clerk_sync::telemetry::init()?;
     let url = config::database_url_from_env()?;
     clerk_sync::serve(&url, Settings::from_env()?).await
 }

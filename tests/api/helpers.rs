@@ -469,7 +469,9 @@ impl Standalone {
                 .nth(1)
                 .and_then(|rest| rest.split_once('\n'))
             {
-                self.port = port.trim().parse().unwrap();
+                // The digits end the text line, or the JSON line's message string.
+                let digits: String = port.chars().take_while(char::is_ascii_digit).collect();
+                self.port = digits.parse().unwrap();
                 break;
             }
             if let Some(exit) = self.child.try_wait().unwrap() {

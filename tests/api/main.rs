@@ -19,6 +19,8 @@ mod hostile;
 mod instances;
 mod logs;
 mod metrics;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod refused_values;
 mod retention;
 mod signature_vectors;

@@ -32,6 +32,20 @@ fn a_missing_signing_secret_is_a_one_line_startup_error() {
     assert_eq!(stderr, "error: CLERK_WEBHOOK_SIGNING_SECRET is not set\n");
 }
 
+#[test]
+fn an_unknown_log_format_is_a_one_line_startup_error() {
+    let stderr = startup_error(
+        standalone()
+            .env("DATABASE_URL", "postgres://localhost/x")
+            .env("CLERK_WEBHOOK_SIGNING_SECRET", SECRET)
+            .env("CLERK_SYNC_LOG_FORMAT", "yaml"),
+    );
+    assert_eq!(
+        stderr,
+        "error: CLERK_SYNC_LOG_FORMAT is invalid: expected text or json\n"
+    );
+}
+
 #[sqlx::test(migrations = false)]
 async fn standalone_stores_a_signed_user_created_on_a_bound_port(
     _: PgPoolOptions,

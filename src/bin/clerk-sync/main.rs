@@ -28,6 +28,10 @@ use clap::{Args, Parser, Subcommand};
 use clerk_sync::config::{self, DatabaseSettings, Settings, MIN_RETENTION};
 use clerk_sync::{db, replay, stats};
 use sqlx::PgPool;
+use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields};
+use tracing_subscriber::fmt::FmtContext;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::EnvFilter;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -151,33 +155,45 @@ enum Done {
 #[error("{0}")]
 struct Usage(String);
 
-/// The library's warnings (a ledger row replay could not read, say) on stderr. Only the tools
-/// install it: `serve` logs through Rocket's logger.
+/// The library's warnings (a ledger row replay could not read, say) on stderr as
+/// `warning: ...` lines. Only the tools install it: `serve` installs the service's subscriber.
 struct Warnings;
 
-impl log::Log for Warnings {
-    fn enabled(&self, metadata: &log::Metadata) -> bool {
+impl<S, N> FormatEvent<S, N> for Warnings
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let level = match *event.metadata().level() {
+            tracing::Level::ERROR => "error",
+            _ => "warning",
+        };
+        write!(writer, "{level}: ")?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}
+
+fn install_warnings() {
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .event_format(Warnings)
         // Ours only: sqlx warns about slow statements, and a tool's counting is slow on purpose.
-        metadata.level() <= log::Level::Warn && metadata.target().starts_with("clerk_sync")
-    }
-
-    fn log(&self, record: &log::Record) {
-        if self.enabled(record.metadata()) {
-            let level = match record.level() {
-                log::Level::Error => "error",
-                _ => "warning",
-            };
-            eprintln!("{level}: {}", record.args());
-        }
-    }
-
-    fn flush(&self) {}
+        .with_env_filter(EnvFilter::new("clerk_sync=warn"))
+        .finish();
+    let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Serve(_)) && log::set_logger(&Warnings).is_ok() {
-        log::set_max_level(log::LevelFilter::Warn);
+    if !matches!(cli.command, Command::Serve(_)) {
+        install_warnings();
     }
     if let Command::Serve(args) = &cli.command {
         // Rocket reads its configuration from the environment; set it before any thread exists.
@@ -205,6 +221,8 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<Done> {
     match command {
         Command::Serve(_) => {
+            // Flushes buffered spans when dropped, after the server stopped.
+            let _telemetry = clerk_sync::telemetry::init()?;
             let url = config::database_url_from_env()?;
             clerk_sync::serve(&url, Settings::from_env()?).await?;
             Ok(Done::Ok)
