@@ -6,14 +6,18 @@
 # Docker Hub cannot be reached from CI machines (../shared/CONTAINERS.md), so the base images
 # the Dockerfile names are built here as local stand-ins and tagged with those exact names; the
 # Dockerfile itself is built unchanged. Idempotent; works on a fresh machine (installs podman,
-# runc and debootstrap when missing) and caches the Debian base under $CACHE.
+# runc and debootstrap when missing) and caches the Debian base under $CACHE. Run as root
+# (apt, rootful podman). Each build after a source change leaves its old image behind;
+# `podman image prune` reclaims them, and the build cache with them (the next run builds the
+# dependencies again).
 #
 #   scripts/container-check.sh        # CLERK_SYNC_IMAGE_CACHE, CLERK_SYNC_CHECK_PORT override
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CACHE=${CLERK_SYNC_IMAGE_CACHE:-/var/tmp/clerk-sync-images}
-PORT=${CLERK_SYNC_CHECK_PORT:-18089}
+# A port nothing listens on (the container shares the host's network).
+PORT=${CLERK_SYNC_CHECK_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 IMAGE=localhost/clerk-sync:check
 CONTAINER=clerk-sync-check-$$
 PG=postgres://postgres@127.0.0.1:5432
@@ -46,6 +50,8 @@ cleanup() {
   exit "$status"
 }
 trap cleanup EXIT
+
+[ "$(id -u)" = 0 ] || fail "run it as root (apt-get, rootful podman)"
 
 step "podman, runc and debootstrap"
 if ! command -v podman > /dev/null || ! command -v runc > /dev/null ||
@@ -209,8 +215,10 @@ echo "    $IMAGE: $((size / 1000000)) MB; base $runtime_image (stand-in): $((bas
 [ "$above" -le $((MAX_ABOVE_BASE_MB * 1000000)) ] || fail "the image is too large above its base"
 
 step "compose.yaml: parses, and has the stack's shape"
-python3 -c 'import yaml' 2> /dev/null ||
+if ! python3 -c 'import yaml' 2> /dev/null; then
+  apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-yaml > /dev/null
+fi
 python3 scripts/check-compose.py compose.yaml
 
 step ""
