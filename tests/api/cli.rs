@@ -125,6 +125,34 @@ async fn send_exit_codes_tell_refused_from_broken_from_misused(
     );
 }
 
+/// `clerk-sync healthcheck`, as a container's `HEALTHCHECK` runs it: 0 against a healthy server
+/// (found by `ROCKET_PORT`, as in the image, or by `--url`), 1 when the answer is not 200 or
+/// nobody listens.
+#[sqlx::test(migrations = false)]
+async fn healthcheck_exits_0_on_a_healthy_server_and_1_otherwise(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    let (server, _, _) = serve_and_url(&db).await;
+    let port = server.port.to_string();
+    let up = clerk_sync(&["healthcheck"], &[("ROCKET_PORT", &port)]).await;
+    assert_eq!(up.code, 0, "{up:?}");
+    assert!(up.stdout.starts_with("healthy: "), "{up:?}");
+    assert_eq!(up.stdout.lines().count(), 1, "{up:?}");
+
+    let base = format!("http://127.0.0.1:{port}");
+    let by_url = clerk_sync(&["healthcheck", "--url", &format!("{base}/healthz")], &[]).await;
+    assert_eq!(by_url.code, 0, "{by_url:?}");
+
+    let not_found = clerk_sync(&["healthcheck", "--url", &format!("{base}/nowhere")], &[]).await;
+    assert_eq!(not_found.code, 1, "{not_found:?}");
+    assert!(not_found.stdout.contains("404"), "{not_found:?}");
+
+    let closed = clerk_sync(&["healthcheck", "--url", "http://127.0.0.1:9/healthz"], &[]).await;
+    assert_eq!(closed.code, 1, "{closed:?}");
+    assert!(closed.stdout.starts_with("unhealthy: "), "{closed:?}");
+}
+
 #[sqlx::test(migrations = false)]
 async fn send_a_file_and_the_same_svix_id_twice(_: PgPoolOptions, db: PgConnectOptions) {
     let (_server, endpoint, pool) = serve_and_url(&db).await;

@@ -4,7 +4,8 @@
 //! (also in `--help`): 0 success; 1 a failure while running (database, network, Clerk API);
 //! 2 bad arguments or configuration; 3 the work ran but something was refused or could not be
 //! read (`send`: a non-2xx answer; `backfill`/`replay`: objects kept as `failed`; `replay`:
-//! ledger rows that are no event at all).
+//! ledger rows that are no event at all). `healthcheck` exits 0 when the server is healthy, 1
+//! otherwise.
 
 /// `println!` that ignores a closed stdout (`clerk-sync send --list | head`) instead of panicking.
 macro_rules! say {
@@ -17,6 +18,7 @@ macro_rules! say {
 mod backfill;
 mod clerk_api;
 mod examples;
+mod healthcheck;
 mod progress;
 mod send;
 
@@ -39,7 +41,8 @@ Exit codes:
   1  a failure while running (database, network, Clerk API)
   2  bad arguments or configuration
   3  done, but something was refused or could not be read (send: a non-2xx answer;
-     backfill, replay: objects kept as `failed`; replay: ledger rows that are no event)";
+     backfill, replay: objects kept as `failed`; replay: ledger rows that are no event)
+  healthcheck: 0 the server answered 200, 1 anything else";
 
 /// Keep your own Postgres in sync with Clerk: run the webhook receiver, send it test events,
 /// backfill from the Clerk Backend API, replay the ledger, prune it, and count what is stored.
@@ -84,6 +87,10 @@ enum Command {
     /// Rows per table, the ledger's size, events by status, the newest event.
     #[command(after_help = EXIT_CODES)]
     Stats(StatsArgs),
+    /// Probe the local server's GET /healthz: exit 0 on 200, 1 otherwise (a container's
+    /// HEALTHCHECK: the runtime image has no shell or curl).
+    #[command(after_help = EXIT_CODES)]
+    Healthcheck(healthcheck::HealthcheckArgs),
 }
 
 /// The database the tools work on.
@@ -192,10 +199,15 @@ fn install_warnings() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Serve(_)) {
+    // Synchronous and first: a probe every few seconds should start nothing it does not need.
+    let command = match cli.command {
+        Command::Healthcheck(args) => return healthcheck::run(args),
+        command => command,
+    };
+    if !matches!(command, Command::Serve(_)) {
         install_warnings();
     }
-    if let Command::Serve(args) = &cli.command {
+    if let Command::Serve(args) = &command {
         // Rocket reads its configuration from the environment; set it before any thread exists.
         if let Some(address) = &args.address {
             std::env::set_var("ROCKET_ADDRESS", address);
@@ -204,7 +216,7 @@ fn main() -> ExitCode {
             std::env::set_var("ROCKET_PORT", port.to_string());
         }
     }
-    match rocket::execute(run(cli.command)) {
+    match rocket::execute(run(command)) {
         Ok(Done::Ok) => ExitCode::SUCCESS,
         Ok(Done::WithRefusals) => ExitCode::from(3),
         Err(err) => {
@@ -228,6 +240,7 @@ async fn run(command: Command) -> anyhow::Result<Done> {
             Ok(Done::Ok)
         }
         Command::Send(args) => send::run(args).await,
+        Command::Healthcheck(_) => unreachable!("handled in main, without a runtime"),
         Command::Backfill(args) => {
             let pool = connect(&args.db.database_url).await?;
             backfill::run(&pool, args).await
