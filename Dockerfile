@@ -16,6 +16,8 @@ WORKDIR /app
 # No symbols in the shipped binary: a smaller image, same code. Set before the first build: a
 # profile setting is part of every crate's fingerprint.
 ENV CARGO_PROFILE_RELEASE_STRIP=symbols
+# Cargo features of the binary: `--build-arg FEATURES="cli otlp"` adds OpenTelemetry traces.
+ARG FEATURES=cli
 
 # Dependencies first, in a layer of their own that only Cargo.toml and Cargo.lock invalidate:
 # every target the manifest names gets an empty stand-in, so cargo compiles the dependencies
@@ -28,7 +30,7 @@ RUN mkdir -p src/bin/clerk-sync benches \
     && echo 'fn main() {}' > benches/verify.rs \
     && echo 'fn main() {}' > benches/parse.rs \
     && touch src/lib.rs \
-    && cargo build --release --locked --no-default-features --features cli --bin clerk-sync
+    && cargo build --release --locked --no-default-features --features "$FEATURES" --bin clerk-sync
 
 # The real build. The stubs' own artifacts go, and the sources are touched, so cargo never takes
 # a stub for up to date (COPY keeps the sources' older modification times).
@@ -38,7 +40,7 @@ COPY fixtures ./fixtures
 RUN rm -rf target/release/.fingerprint/clerk-sync-* target/release/deps/clerk_sync-* \
         target/release/deps/libclerk_sync-* \
     && find src -name '*.rs' -exec touch {} + \
-    && cargo build --release --locked --no-default-features --features cli --bin clerk-sync \
+    && cargo build --release --locked --no-default-features --features "$FEATURES" --bin clerk-sync \
     && cp target/release/clerk-sync /usr/local/bin/clerk-sync
 
 # The runtime: glibc, libgcc, CA certificates and nothing else (no shell, no package manager);
