@@ -59,7 +59,6 @@ if ! command -v podman > /dev/null || ! command -v runc > /dev/null ||
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap > /dev/null
 fi
-podman --version
 mkdir -p "$CACHE"
 # The sandbox allows no more than 20000 open files and refuses crun; health checks are run by
 # hand (no systemd to schedule them).
@@ -72,6 +71,7 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 EOF
 export CONTAINERS_CONF=$CACHE/containers.conf DISABLE_HC_SYSTEMD=true
+podman --version
 
 # The base images the Dockerfile names: the builder (`... AS builder`) and the last stage's.
 builder_image=$(awk 'toupper($1) == "FROM" && toupper($3) == "AS" && $4 == "builder" { print $2 }' Dockerfile)
