@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by container-check.sh and compose-check.sh: podman as it works on CI machines, and the
 # local images Docker Hub would serve (it cannot be reached: ../shared/CONTAINERS.md). Defines
 # CACHE, step, fail, podman_setup, debian_base and build_stand_in; the caller is in the project's
