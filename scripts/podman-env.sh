@@ -26,7 +26,6 @@ podman_setup() {
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap > /dev/null
   fi
-  podman --version
   mkdir -p "$CACHE"
   # The sandbox allows no more than 20000 open files and refuses crun; health checks are run by
   # hand (no systemd to schedule them).
@@ -39,6 +38,9 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 CONF
   export CONTAINERS_CONF=$CACHE/containers.conf DISABLE_HC_SYSTEMD=true
+  # Not before: with CONTAINERS_CONF already pointing here (a shell that ran this before, on a
+  # fresh machine), podman fails while the file does not exist yet.
+  podman --version
 }
 
 # localhost/debian:bookworm, the base of every stand-in: debootstrap once, cached in $CACHE.
