@@ -6,16 +6,16 @@
 # Docker Hub cannot be reached from CI machines (../shared/CONTAINERS.md), so the base images
 # the Dockerfile names are built here as local stand-ins and tagged with those exact names; the
 # Dockerfile itself is built unchanged. Idempotent; works on a fresh machine (installs podman,
-# runc and debootstrap when missing) and caches the Debian base under $CACHE. Run as root
-# (apt, rootful podman). Each build after a source change leaves its old image behind;
-# `podman image prune` reclaims them, and the build cache with them (the next run builds the
-# dependencies again).
+# runc and debootstrap when missing) and caches the Debian base under $CACHE (that set-up is
+# scripts/podman-env.sh, shared with compose-check.sh). Run as root (apt, rootful podman). Each
+# build after a source change leaves its old image behind; `podman image prune` reclaims them,
+# and the build cache with them (the next run builds the dependencies again).
 #
 #   scripts/container-check.sh        # CLERK_SYNC_IMAGE_CACHE, CLERK_SYNC_CHECK_PORT override
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CACHE=${CLERK_SYNC_IMAGE_CACHE:-/var/tmp/clerk-sync-images}
+. scripts/podman-env.sh
 # A port nothing listens on (the container shares the host's network).
 PORT=${CLERK_SYNC_CHECK_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 IMAGE=localhost/clerk-sync:check
@@ -26,18 +26,6 @@ DB=clerk_sync_container_check_$$
 SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
 # An image may weigh this much above its runtime base (issue #12 aims under 40 MB).
 MAX_ABOVE_BASE_MB=40
-
-# `step NAME`: closes the previous step with its time and opens the next.
-step_name='' step_started=$SECONDS
-step() {
-  [ -z "$step_name" ] || echo "    $step_name: $((SECONDS - step_started))s"
-  step_name=$1 step_started=$SECONDS
-  [ -z "$1" ] || echo "--- $1"
-}
-fail() {
-  echo "container-check: $*" >&2
-  exit 1
-}
 
 cleanup() {
   local status=$?
@@ -54,24 +42,7 @@ trap cleanup EXIT
 [ "$(id -u)" = 0 ] || fail "run it as root (apt-get, rootful podman)"
 
 step "podman, runc and debootstrap"
-if ! command -v podman > /dev/null || ! command -v runc > /dev/null ||
-  ! command -v debootstrap > /dev/null; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap > /dev/null
-fi
-mkdir -p "$CACHE"
-# The sandbox allows no more than 20000 open files and refuses crun; health checks are run by
-# hand (no systemd to schedule them).
-cat > "$CACHE/containers.conf" << 'EOF'
-[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-EOF
-export CONTAINERS_CONF=$CACHE/containers.conf DISABLE_HC_SYSTEMD=true
-podman --version
+podman_setup
 
 # The base images the Dockerfile names: the builder (`... AS builder`) and the last stage's.
 builder_image=$(awk 'toupper($1) == "FROM" && toupper($3) == "AS" && $4 == "builder" { print $2 }' Dockerfile)
@@ -87,30 +58,7 @@ case "$host_rust" in
 esac
 
 step "a Debian bookworm base (debootstrap, cached in $CACHE)"
-if [ ! -s "$CACHE/debian-bookworm.tar" ]; then
-  # This machine's Debian mirror (a proxy, maybe), else Debian's own.
-  mirror=$(grep -rhoE 'https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2> /dev/null |
-    awk 'NR == 1 { print $1 }' || true)
-  rm -rf "$CACHE/rootfs"
-  debootstrap --variant=minbase bookworm "$CACHE/rootfs" "${mirror:-http://deb.debian.org/debian}" \
-    > "$CACHE/debootstrap.log" 2>&1 || { tail -n 20 "$CACHE/debootstrap.log"; fail "debootstrap failed"; }
-  tar -C "$CACHE/rootfs" -c . > "$CACHE/debian-bookworm.tar.part"
-  mv "$CACHE/debian-bookworm.tar.part" "$CACHE/debian-bookworm.tar"
-  rm -rf "$CACHE/rootfs"
-fi
-podman image exists localhost/debian:bookworm ||
-  podman import -q "$CACHE/debian-bookworm.tar" localhost/debian:bookworm > /dev/null
-
-# A stand-in is rebuilt only when its recipe changes: its label carries the recipe's hash.
-# `build_stand_in NAME CONTEXT [podman build options...]`: builds CONTEXT/Containerfile as NAME.
-build_stand_in() {
-  local name=$1 context=$2 hash
-  shift 2
-  hash=$(sha256sum < "$context/Containerfile" | cut -c1-16)
-  if [ "$(podman image inspect -f '{{ index .Labels "clerk-sync.stand-in" }}' "$name" 2> /dev/null)" != "$hash" ]; then
-    podman build -q --format docker --pull=never --label "clerk-sync.stand-in=$hash" -t "$name" "$@" "$context" > /dev/null
-  fi
-}
+debian_base
 
 step "stand-in $builder_image: the Debian base with this machine's Rust $host_rust"
 sysroot=$(rustc --print sysroot)
