@@ -155,6 +155,12 @@ uid=$(awk '/^Uid:/ { print $2 }' "/proc/$pid/status")
 echo "    PID 1 of the container (host pid $pid) runs as uid $uid"
 [ -n "$uid" ] && [ "$uid" != 0 ] || fail "the service runs as root"
 
+step "memory: the service's peak RSS after every example event"
+# What deploy/ sizes its memory requests and limits from (requests 32Mi, limits 128Mi).
+podman exec "$CONTAINER" clerk-sync send --all > /dev/null || fail "an example event was refused"
+echo "    peak RSS (VmHWM) after $(podman exec "$CONTAINER" clerk-sync send --list | wc -l) events:" \
+  "$(awk '/^VmHWM:/ { printf "%.1f MiB", $2 / 1024 }' "/proc/$pid/status")"
+
 step "image size"
 size=$(podman image inspect -f '{{ .Size }}' "$IMAGE")
 base=$(podman image inspect -f '{{ .Size }}' "$runtime_image")
