@@ -47,37 +47,32 @@ pub async fn receive(
             let (status, duration_ms) = (Status::Ok.code, duration_ms(received));
             span.record("outcome", outcome.as_str());
             span.record("http.response.status_code", status);
+            // One line at three levels: `tracing` needs each event's level at compile time.
+            macro_rules! delivery_line {
+                ($level:ident, $($message:tt)+) => {
+                    tracing::$level!(
+                        svix_id,
+                        event_type,
+                        object_id,
+                        outcome = outcome.as_str(),
+                        status,
+                        duration_ms,
+                        $($message)+
+                    )
+                };
+            }
             match unparsed {
                 // Acknowledged because it is stored; loud because this version cannot read it.
-                Some(reason) if outcome == Outcome::Failed => tracing::error!(
-                    svix_id,
-                    event_type,
-                    object_id,
-                    outcome = outcome.as_str(),
-                    status,
-                    duration_ms,
+                Some(reason) if outcome == Outcome::Failed => delivery_line!(
+                    error,
                     "delivery kept as failed: the payload is {reason}; kept in the ledger for \
                      `clerk-sync replay --failed`"
                 ),
                 // The writer logged why Postgres refused it.
-                None if outcome == Outcome::Failed => tracing::warn!(
-                    svix_id,
-                    event_type,
-                    object_id,
-                    outcome = outcome.as_str(),
-                    status,
-                    duration_ms,
-                    "delivery kept as failed: Postgres refused its values"
-                ),
-                _ => tracing::info!(
-                    svix_id,
-                    event_type,
-                    object_id,
-                    outcome = outcome.as_str(),
-                    status,
-                    duration_ms,
-                    "delivery"
-                ),
+                None if outcome == Outcome::Failed => {
+                    delivery_line!(warn, "delivery kept as failed: Postgres refused its values")
+                }
+                _ => delivery_line!(info, "delivery"),
             }
             Ok(Json(Ack { svix_id, outcome }))
         }
