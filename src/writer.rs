@@ -228,14 +228,11 @@ impl WriterTask {
     /// Commits a batch in a `clerk_sync.batch` span that carries its svix-ids and follows from
     /// each delivery's span (links, in a trace).
     async fn process(&self, batch: Vec<Job>) {
-        let svix_ids: Vec<&str> = batch
-            .iter()
-            .map(|job| job.webhook.svix_id.as_str())
-            .collect();
+        // Field values are only computed when the span is enabled.
         let span = tracing::info_span!(
             "clerk_sync.batch",
             size = batch.len(),
-            svix_ids = svix_ids.join(","),
+            svix_ids = svix_ids(&batch),
             attempts = tracing::field::Empty,
             outcome = tracing::field::Empty,
             outcomes = tracing::field::Empty,
@@ -461,6 +458,15 @@ pub fn describe(err: &ApplyError) -> String {
         ApplyError::Hook(e) => format!("hook failed: {e}"),
         ApplyError::Database(e) => crate::db::describe(e),
     }
+}
+
+/// The batch's svix-ids, comma-separated, for its span.
+fn svix_ids(batch: &[Job]) -> String {
+    let ids: Vec<&str> = batch
+        .iter()
+        .map(|job| job.webhook.svix_id.as_str())
+        .collect();
+    ids.join(",")
 }
 
 /// `applied:3,duplicate:1`: how many of a batch's deliveries had each outcome, for its span.
