@@ -86,6 +86,11 @@ select 'create database root'
 where not exists (select from pg_database where datname = 'root')
 \gexec
 alter role serializable set default_transaction_isolation = 'serializable';
+-- Except in `postgres`, where `#[sqlx::test]` keeps its own bookkeeping (_sqlx_test.databases):
+-- concurrent tests registering their databases there abort each other with 40001 under
+-- serializable, before any of our code runs. A role-in-database setting wins over the role's,
+-- so every test database (and our code) stays serializable.
+alter role serializable in database postgres set default_transaction_isolation = 'read committed';
 SQL
 
 # Proof: a database created now (as `#[sqlx::test]` does, from template1) gets the ICU
@@ -101,8 +106,13 @@ echo "== in a new database"
   -c "select 'a' < 'B' as \"'a' < 'B'\", 'a' < 'B' collate \"C\" as \"in C\", current_setting('default_transaction_isolation') as \"isolation of postgres\""
 psql -X -q -h 127.0.0.1 -p "$port" -U serializable -d "$check" -P footer=off \
   -c "select current_setting('transaction_isolation') as \"isolation of serializable\""
+serializable=$(psql -X -q -h 127.0.0.1 -p "$port" -U serializable -d "$check" -Atc "show transaction_isolation")
 icu=$("${psql[@]}" -d "$check" -Atc "select datlocprovider = 'i' and 'a' < 'B' from pg_database where datname = current_database()")
 "${psql[@]}" -d postgres -c "drop database $check"
+if [ "$serializable" != serializable ]; then
+  echo "managed-postgres: the serializable role's new databases are $serializable" >&2
+  exit 1
+fi
 if [ "$icu" != t ]; then
   echo "managed-postgres: new databases do not get the ICU collation" >&2
   exit 1
