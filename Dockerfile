@@ -1,4 +1,6 @@
-# clerk-sync as a container image: the `clerk-sync` binary (service and tools) on distroless.
+# The app as a container image on distroless: the app's `server` (this template's `src/`, with
+# the Clerk sync) as the entry point, and the `clerk-sync` tool beside it (healthcheck, send,
+# backfill, replay, prune, stats).
 #
 #   docker build -t clerk-sync .
 #   docker run --rm -p 8000:8000 -e DATABASE_URL=... -e CLERK_WEBHOOK_SIGNING_SECRET=... clerk-sync
@@ -16,37 +18,44 @@ WORKDIR /app
 # No symbols in the shipped binary: a smaller image, same code. Set before the first build: a
 # profile setting is part of every crate's fingerprint.
 ENV CARGO_PROFILE_RELEASE_STRIP=symbols
-# Cargo features of the binary: `--build-arg FEATURES="cli otlp"` adds OpenTelemetry traces.
-ARG FEATURES=cli
+# Cargo features: `--build-arg FEATURES=clerk-sync/otlp` adds OpenTelemetry traces.
+ARG FEATURES=""
+# The two binaries, whatever the app's package is called.
+ARG BINS="--bin server --bin clerk-sync"
 
-# Dependencies first, in a layer of their own that only Cargo.toml and Cargo.lock invalidate:
-# every target the manifest names gets an empty stand-in, so cargo compiles the dependencies
+# Dependencies first, in a layer of their own that only the manifests and Cargo.lock invalidate:
+# every target the manifests name gets an empty stand-in, so cargo compiles the dependencies
 # without our sources.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src/bin/clerk-sync benches \
-    && echo 'fn main() {}' > src/bin/clerk-sync/main.rs \
-    && echo 'fn main() {}' > src/bin/standalone.rs \
-    && echo 'fn main() {}' > src/main.rs \
-    && echo 'fn main() {}' > benches/verify.rs \
-    && echo 'fn main() {}' > benches/parse.rs \
-    && touch src/lib.rs \
-    && cargo build --release --locked --no-default-features --features "$FEATURES" --bin clerk-sync
+COPY crates/clerk-sync/Cargo.toml crates/clerk-sync/
+COPY crates/clerk-sync-cli/Cargo.toml crates/clerk-sync-cli/
+COPY crates/test-support/Cargo.toml crates/test-support/
+RUN for main in src/main.rs src/bin/shuttle.rs crates/clerk-sync-cli/src/main.rs \
+        crates/clerk-sync/benches/verify.rs crates/clerk-sync/benches/parse.rs \
+        crates/clerk-sync/examples/existing_app.rs crates/clerk-sync/examples/load.rs; do \
+        mkdir -p "$(dirname "$main")" && echo 'fn main() {}' > "$main"; \
+    done \
+    && for lib in src/lib.rs crates/clerk-sync/src/lib.rs crates/test-support/src/lib.rs; do \
+        mkdir -p "$(dirname "$lib")" && touch "$lib"; \
+    done \
+    && cargo build --release --locked --features "$FEATURES" $BINS
 
 # The real build. The stubs' own artifacts go, and the sources are touched, so cargo never takes
 # a stub for up to date (COPY keeps the sources' older modification times).
 COPY src ./src
 COPY migrations ./migrations
-COPY fixtures ./fixtures
-RUN rm -rf target/release/.fingerprint/clerk-sync-* target/release/deps/clerk_sync-* \
-        target/release/deps/libclerk_sync-* \
-    && find src -name '*.rs' -exec touch {} + \
-    && cargo build --release --locked --no-default-features --features "$FEATURES" --bin clerk-sync \
-    && cp target/release/clerk-sync /usr/local/bin/clerk-sync
+COPY crates ./crates
+RUN rm -rf target/release/.fingerprint/clerk-sync* target/release/.fingerprint/clerk_sync* \
+        target/release/deps/*clerk_sync* target/release/deps/app-* target/release/deps/libapp-* \
+        target/release/.fingerprint/app-* \
+    && find src crates -name '*.rs' -exec touch {} + \
+    && cargo build --release --locked --features "$FEATURES" $BINS \
+    && cp target/release/server target/release/clerk-sync /usr/local/bin/
 
 # The runtime: glibc, libgcc, CA certificates and nothing else (no shell, no package manager);
 # `:nonroot` runs as uid 65532.
 FROM gcr.io/distroless/cc-debian12:nonroot
-COPY --from=builder /usr/local/bin/clerk-sync /usr/local/bin/clerk-sync
+COPY --from=builder /usr/local/bin/server /usr/local/bin/clerk-sync /usr/local/bin/
 USER 65532:65532
 # Listen on every interface of the container, on the port published below. DATABASE_URL and
 # CLERK_WEBHOOK_SIGNING_SECRET come from the environment at run time (see .env.example).
@@ -55,5 +64,4 @@ EXPOSE 8000
 # Our own probe of GET /healthz (distroless has no shell or curl): exit 0 on 200, 1 otherwise.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
     CMD ["/usr/local/bin/clerk-sync", "healthcheck"]
-ENTRYPOINT ["/usr/local/bin/clerk-sync"]
-CMD ["serve"]
+ENTRYPOINT ["/usr/local/bin/server"]

@@ -22,7 +22,7 @@ IMAGE=localhost/clerk-sync:check
 CONTAINER=clerk-sync-check-$$
 PG=postgres://postgres@127.0.0.1:5432
 DB=clerk_sync_container_check_$$
-# The test suite's signing secret (tests/api/helpers.rs).
+# The test suite's signing secret (crates/test-support/src/lib.rs).
 SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
 # An image may weigh this much above its runtime base (issue #12 aims under 40 MB).
 MAX_ABOVE_BASE_MB=40
@@ -148,6 +148,12 @@ podman exec "$CONTAINER" clerk-sync send user.created
 users=$(psql -h 127.0.0.1 -U postgres -d "$DB" -tAc "select first_name from clerk.users")
 echo "    clerk.users: $users"
 [ "$users" = John ] || fail "clerk.users holds \"$users\", not the example's John"
+
+step "the app's own route: the profile its hook wrote, beside the synced user"
+profile=$(curl -fsS "http://127.0.0.1:$PORT/profiles/user_2g7np7Hrk0SN6kj5EDMLDaKNL0S") ||
+  fail "GET /profiles/<the example user> failed"
+echo "    $profile"
+case $profile in *'"first_name":"John"'*) ;; *) fail "the profile is not the example user's" ;; esac
 
 step "the service does not run as root"
 pid=$(podman inspect -f '{{ .State.Pid }}' "$CONTAINER")

@@ -1,263 +1,104 @@
-//! Keep your own Postgres in sync with [Clerk](https://clerk.com).
-//!
-//! Clerk delivers every change as a webhook sent through Svix. This crate verifies each delivery
-//! in a Rocket data guard ([`guard::ClerkWebhook`]) before any handler runs, parses it into a
-//! typed [`clerk::ClerkEvent`], and writes it into the `clerk` schema of your Postgres: a ledger
-//! row keyed by svix-id (so retries are no-ops) and the projection (`clerk.users`, ...) in one
-//! transaction. 2xx means committed; anything that could not be stored is answered 503 so Svix
-//! retries.
-//!
-//! The whole service, as `src/bin/standalone.rs` runs it:
-//!
-//! ```no_run
-//! use clerk_sync::{config::Settings, db};
-//!
-//! #[rocket::launch]
-//! fn rocket() -> _ {
-//!     let settings = Settings::from_env().expect("settings");
-//!     let url = std::env::var("DATABASE_URL").expect("DATABASE_URL");
-//!     let pool = db::connect_lazy(&url, &settings.database).expect("a Postgres URL");
-//!     clerk_sync::rocket(pool, settings)
-//! }
-//! ```
-//!
-//! In an existing app, attach [`ClerkSync::stage`] (see `examples/existing_app.rs`). Or use only
-//! the guard, in a route of your own, and get the verified, typed event:
-//!
-//! ```no_run
-//! use clerk_sync::clerk::ClerkEvent;
-//! use clerk_sync::guard::ClerkWebhook;
-//! use clerk_sync::svix::Verifier;
-//!
-//! #[rocket::post("/my/clerk/hook", data = "<webhook>")]
-//! fn my_hook(webhook: ClerkWebhook) -> &'static str {
-//!     match webhook.event {
-//!         ClerkEvent::UserCreated(user) => println!("welcome {}", user.id),
-//!         other => println!("{} ignored", other.event_type()),
-//!     }
-//!     "ok"
-//! }
-//!
-//! #[rocket::launch]
-//! fn rocket() -> _ {
-//!     let secret = std::env::var("CLERK_WEBHOOK_SIGNING_SECRET").expect("the secret");
-//!     rocket::build()
-//!         // Without a managed Verifier, launch aborts (the guard is a Sentinel).
-//!         .manage(Verifier::from_secrets(&secret).expect("a whsec_ secret"))
-//!         .mount("/", rocket::routes![my_hook])
-//! }
-//! ```
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
+//! Your app: the Clerk sync, a table of the app's own (`migrations/`) that a hook fills in the
+//! transaction that stores each new user, and a route that reads it beside the synced user.
+//! Everything Clerk-specific comes from the `clerk-sync` library; this file is yours to change.
 
-pub mod backfill;
-pub mod clerk;
-pub mod config;
-pub mod db;
-pub mod error;
-pub mod guard;
-pub mod hooks;
-pub mod metrics;
-pub mod replay;
-pub mod routes;
-pub mod stats;
-pub mod store;
-pub mod svix;
-pub mod sync;
-pub mod telemetry;
-pub mod writer;
-
-use std::sync::Arc;
-
+use clerk_sync::clerk::ClerkEvent;
+use clerk_sync::config::Settings;
+use clerk_sync::guard::ClerkWebhook;
+use clerk_sync::hooks::{HookError, Hooks};
+use clerk_sync::store::{Outcome, Tx};
+use clerk_sync::ClerkSync;
 use rocket::fairing::AdHoc;
-use rocket::{catchers, routes, Build, Rocket};
+use rocket::http::Status;
+use rocket::serde::json::Json;
+use rocket::{get, routes, Build, Rocket, State};
+use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::config::Settings;
-use crate::hooks::{Hooks, SharedHooks};
-use crate::writer::Writer;
+/// The app's pool: the same database as the sync.
+struct Db(PgPool);
 
-/// The pool the sync writes through, as Rocket managed state.
-///
-/// A newtype rather than a bare `PgPool`, so an application that manages its own pool can
-/// attach the sync beside it.
-#[derive(Debug, Clone)]
-pub struct Store {
-    /// The pool.
-    pub pool: PgPool,
-}
+/// The app's own logic on Clerk events.
+struct Profiles;
 
-/// The whole service: the sync [`stage`] plus `GET /healthz` (readiness), `GET /livez`
-/// (liveness) and `GET /metrics`.
-pub fn rocket(pool: PgPool, settings: Settings) -> Rocket<Build> {
-    let metrics_access = routes::MetricsAccess(settings.metrics_token.clone());
-    rocket::build()
-        .attach(stage(pool, settings))
-        .manage(metrics_access)
-        .mount(
-            "/",
-            routes![routes::healthz, routes::livez, routes::metrics],
-        )
-}
-
-/// Runs the whole service until Ctrl-C or SIGTERM: a pool for `database_url` sized by
-/// `settings`, [`rocket`], and Rocket's own configuration (`ROCKET_ADDRESS`, `ROCKET_PORT`, ...).
-pub async fn serve(database_url: &str, settings: Settings) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let pool = db::connect_lazy(database_url, &settings.database)
-        .context("DATABASE_URL is not a valid Postgres URL")?;
-    let mut rocket = rocket(pool, settings);
-    if telemetry::installed() {
-        // Rocket's lines reach our subscriber, not a terminal: no colour codes in them.
-        let figment = rocket.figment().clone().merge(("cli_colors", false));
-        rocket = rocket.configure(figment);
-    }
-    let rocket = rocket.ignite().await.context("could not start")?;
-    match rocket.launch().await {
-        Ok(_) => Ok(()),
-        // Asked to stop, Rocket closed connections still open after its grace and mercy
-        // periods. Nothing is lost: a delivery is answered 2xx only after its commit, so a cut
-        // one is retried by Svix. The stop was requested, so it is not a failure.
-        Err(err) if matches!(err.kind(), rocket::error::ErrorKind::Shutdown(_, None)) => {
-            tracing::warn!("shutdown cut off requests still running (Svix will retry them)");
-            Ok(())
+#[rocket::async_trait]
+impl Hooks for Profiles {
+    /// A profile for each new user, atomically with `clerk.users`: if it cannot be written,
+    /// neither is the user, and Svix retries the delivery.
+    async fn in_transaction(
+        &self,
+        tx: &mut Tx<'_>,
+        webhook: &ClerkWebhook,
+        _: Outcome,
+    ) -> Result<(), HookError> {
+        if let ClerkEvent::UserCreated(user) = &webhook.event {
+            sqlx::query("insert into profiles (user_id) values ($1) on conflict do nothing")
+                .bind(&user.id)
+                .execute(&mut **tx)
+                .await?;
         }
-        Err(err) => Err(err).context("the server failed"),
+        Ok(())
     }
 }
 
-/// Prunes the ledger every ten minutes, a thousand rows per statement. Several instances may
-/// prune at once: they only skip each other's rows.
-fn spawn_pruner(pool: PgPool, retention: std::time::Duration) {
-    rocket::tokio::spawn(async move {
-        let mut every = rocket::tokio::time::interval(std::time::Duration::from_secs(600));
-        // The first tick is immediate; skip it, so pruning never races the migrations at start.
-        every.tick().await;
-        loop {
-            every.tick().await;
-            match store::ledger::prune(&pool, retention, 1000).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(
-                    "pruned {n} ledger rows older than {}h",
-                    retention.as_secs() / 3600
-                ),
-                Err(err) => tracing::warn!("ledger pruning failed: {}", db::describe(&err)),
-            }
-        }
-    });
+#[get("/")]
+fn index() -> &'static str {
+    "your app, with Clerk's users in its own Postgres"
 }
 
-/// The Clerk sync as a Rocket stage, with defaults for everything but the pool and settings.
-pub fn stage(pool: PgPool, settings: Settings) -> AdHoc {
-    ClerkSync::new(pool, settings).stage()
+#[derive(Serialize, sqlx::FromRow)]
+struct Profile {
+    user_id: String,
+    plan: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    primary_email: Option<String>,
 }
 
-/// Builds the Clerk sync stage for a Rocket app.
-///
-/// ```no_run
-/// # use clerk_sync::{config::Settings, hooks::Hooks, ClerkSync};
-/// struct Welcome;
-/// impl Hooks for Welcome {}
-/// # fn build(pool: sqlx::PgPool, settings: Settings) -> rocket::Rocket<rocket::Build> {
-/// rocket::build().attach(ClerkSync::new(pool, settings).hooks(Welcome).stage())
-/// # }
-/// ```
-pub struct ClerkSync {
-    pool: PgPool,
-    settings: Settings,
-    hooks: Option<SharedHooks>,
+/// A user's profile, joined to the synced user: no call to Clerk.
+#[get("/profiles/<user_id>")]
+async fn profile(user_id: &str, db: &State<Db>) -> Result<Json<Profile>, Status> {
+    sqlx::query_as(
+        "select p.user_id, p.plan, u.first_name, u.last_name, u.primary_email
+         from profiles p
+         join clerk.users u on u.id = p.user_id and u.deleted_at is null
+         where p.user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(&db.0)
+    .await
+    .map_err(|_| Status::ServiceUnavailable)?
+    .map(Json)
+    .ok_or(Status::NotFound)
 }
 
-impl ClerkSync {
-    /// The sync over `pool`, configured by `settings`, with no hooks.
-    pub fn new(pool: PgPool, settings: Settings) -> Self {
-        Self {
-            pool,
-            settings,
-            hooks: None,
-        }
-    }
-
-    /// Runs your [`Hooks`] on every newly stored event.
-    pub fn hooks(mut self, hooks: impl Hooks) -> Self {
-        self.hooks = Some(Arc::new(hooks));
-        self
-    }
-
-    /// The Rocket stage: runs the migrations at ignition (launch fails if they cannot run),
-    /// starts the writer, manages the pool ([`Store`]), the [`svix::Verifier`], the
-    /// [`guard::BodyTimeout`] and the [`writer::Writer`], and mounts the webhook route and its
-    /// JSON catcher at `settings.webhook_path`.
-    pub fn stage(self) -> AdHoc {
-        let Self {
-            pool,
-            settings,
-            hooks,
-        } = self;
-        AdHoc::on_ignite("Clerk sync", move |rocket| async move {
-            let rocket = cover_request_timeout(rocket, settings.batch.request_timeout);
-            let path = settings.webhook_path.clone();
-            let migrations_pool = pool.clone();
-            let metrics = metrics::Metrics::new();
-            let writer =
-                Writer::start(pool.clone(), settings.batch.clone(), hooks, metrics.clone());
-            spawn_pruner(pool.clone(), settings.ledger_retention);
-            rocket
-                .attach(AdHoc::try_on_ignite(
-                    "Clerk sync migrations",
-                    |rocket| async move {
-                        match db::migrate(&migrations_pool).await {
-                            Ok(()) => Ok(rocket),
-                            Err(err) => {
-                                tracing::error!("clerk-sync migrations failed: {err}");
-                                Err(rocket)
-                            }
-                        }
-                    },
-                ))
-                .manage(Store { pool })
-                .manage(writer)
-                .manage(metrics)
-                .manage(guard::BodyTimeout(settings.body_timeout))
-                .manage(settings.verifier)
-                .mount(
-                    path.as_str(),
-                    routes![
-                        routes::receive,
-                        routes::get_not_allowed,
-                        routes::put_not_allowed,
-                        routes::patch_not_allowed,
-                        routes::delete_not_allowed,
-                    ],
-                )
-                .register(path.as_str(), catchers![routes::webhook_catcher])
-        })
-    }
+/// The app's migrations (`migrations/`), beside the library's in one `_sqlx_migrations` table.
+async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut migrator = sqlx::migrate!();
+    // The library's migrations are in the same table; they are not ours to check.
+    migrator.set_ignore_missing(true);
+    migrator.run(pool).await
 }
 
-/// Raises Rocket's shutdown grace period to cover the request timeout when it is left at
-/// Rocket's default (2 s, against our 10 s), so that on SIGTERM a delivery waiting for its commit
-/// is still answered instead of being cut off. A grace period set on purpose is kept.
-fn cover_request_timeout(
-    rocket: Rocket<Build>,
-    request_timeout: std::time::Duration,
-) -> Rocket<Build> {
-    let needed = u32::try_from(request_timeout.as_secs() + 1).unwrap_or(u32::MAX);
-    let default = rocket::config::Shutdown::default().grace;
-    let grace: u32 = rocket
-        .figment()
-        .extract_inner("shutdown.grace")
-        .unwrap_or(default);
-    if grace >= needed {
-        return rocket;
-    }
-    if grace != default {
-        tracing::warn!(
-            "the shutdown grace period ({grace}s) is shorter than the request timeout: a stop \
-             may cut off deliveries waiting for their commit (Svix retries them)"
-        );
-        return rocket;
-    }
-    let figment = rocket.figment().clone().merge(("shutdown.grace", needed));
-    rocket.configure(figment)
+/// The whole app: the sync service (`POST /webhooks/clerk`, `/healthz`, `/livez`, `/metrics`)
+/// with the app's hook, its migrations, routes and state.
+pub fn app(pool: PgPool, settings: Settings) -> Rocket<Build> {
+    let migrations = pool.clone();
+    ClerkSync::new(pool.clone(), settings)
+        .hooks(Profiles)
+        .rocket()
+        .attach(AdHoc::try_on_ignite(
+            "app migrations",
+            |rocket| async move {
+                match migrate(&migrations).await {
+                    Ok(()) => Ok(rocket),
+                    Err(err) => {
+                        tracing::error!("the app's migrations failed: {err}");
+                        Err(rocket)
+                    }
+                }
+            },
+        ))
+        .manage(Db(pool))
+        .mount("/", routes![index, profile])
 }
