@@ -2,9 +2,9 @@
 //!
 //! Clerk delivers every change as a webhook sent through Svix. This crate verifies each delivery
 //! in a Rocket data guard ([`guard::ClerkWebhook`]) before any handler runs, parses it into a
-//! typed [`clerk::ClerkEvent`], and writes it into the `clerk` schema of your Postgres: a ledger
-//! row keyed by svix-id (so retries are no-ops) and the projection (`clerk.users`, ...) in one
-//! transaction. 2xx means committed; anything that could not be stored is answered 503 so Svix
+//! [`delivery::Delivery`] holding a typed [`clerk::ClerkEvent`], and writes it into the `clerk`
+//! schema of your Postgres: a ledger row keyed by svix-id (so retries are no-ops) and the
+//! projection (`clerk.users`, ...) in one transaction. 2xx means committed; anything that could not be stored is answered 503 so Svix
 //! retries.
 //!
 //! The whole service, as `src/bin/standalone.rs` runs it:
@@ -31,7 +31,8 @@
 //!
 //! #[rocket::post("/my/clerk/hook", data = "<webhook>")]
 //! fn my_hook(webhook: ClerkWebhook) -> &'static str {
-//!     match webhook.event {
+//!     // `webhook` derefs to a `Delivery`, whose origin is `Origin::Webhook`.
+//!     match webhook.event() {
 //!         ClerkEvent::UserCreated(user) => println!("welcome {}", user.id),
 //!         other => println!("{} ignored", other.event_type()),
 //!     }
@@ -54,6 +55,7 @@ pub mod backfill;
 pub mod clerk;
 pub mod config;
 pub mod db;
+pub mod delivery;
 pub mod error;
 pub mod guard;
 pub mod hooks;

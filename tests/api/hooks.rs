@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clerk_sync::clerk::ClerkEvent;
-use clerk_sync::guard::ClerkWebhook;
+use clerk_sync::delivery::Delivery;
 use clerk_sync::hooks::{HookError, Hooks};
 use clerk_sync::store::{Outcome, Tx};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -22,10 +22,10 @@ impl Hooks for Profiles {
     async fn in_transaction(
         &self,
         tx: &mut Tx<'_>,
-        webhook: &ClerkWebhook,
+        webhook: &Delivery,
         _: Outcome,
     ) -> Result<(), HookError> {
-        if let ClerkEvent::UserCreated(user) = &webhook.event {
+        if let ClerkEvent::UserCreated(user) = webhook.event() {
             if user.last_name.as_deref() == Some("Refused") {
                 return Err("profiles: refused by a business rule".into());
             }
@@ -37,8 +37,8 @@ impl Hooks for Profiles {
         Ok(())
     }
 
-    async fn after_commit(&self, webhook: &ClerkWebhook, _: Outcome) {
-        if let ClerkEvent::UserCreated(user) = &webhook.event {
+    async fn after_commit(&self, webhook: &Delivery, _: Outcome) {
+        if let ClerkEvent::UserCreated(user) = webhook.event() {
             self.welcomed.lock().unwrap().push(user.id.clone());
         }
     }
@@ -120,10 +120,10 @@ impl Hooks for Misbehaving {
     async fn in_transaction(
         &self,
         tx: &mut Tx<'_>,
-        webhook: &ClerkWebhook,
+        webhook: &Delivery,
         _: Outcome,
     ) -> Result<(), HookError> {
-        let ClerkEvent::UserCreated(user) = &webhook.event else {
+        let ClerkEvent::UserCreated(user) = webhook.event() else {
             return Ok(());
         };
         match user.last_name.as_deref() {
@@ -139,8 +139,8 @@ impl Hooks for Misbehaving {
         Ok(())
     }
 
-    async fn after_commit(&self, webhook: &ClerkWebhook, _: Outcome) {
-        if let ClerkEvent::UserCreated(user) = &webhook.event {
+    async fn after_commit(&self, webhook: &Delivery, _: Outcome) {
+        if let ClerkEvent::UserCreated(user) = webhook.event() {
             if user.last_name.as_deref() == Some("PanicsLater") {
                 panic!("an after-commit hook bug");
             }
