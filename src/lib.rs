@@ -4,7 +4,7 @@
 
 use clerk_sync::clerk::ClerkEvent;
 use clerk_sync::config::Settings;
-use clerk_sync::guard::ClerkWebhook;
+use clerk_sync::delivery::Delivery;
 use clerk_sync::hooks::{HookError, Hooks};
 use clerk_sync::store::{Outcome, Tx};
 use clerk_sync::ClerkSync;
@@ -28,10 +28,10 @@ impl Hooks for Profiles {
     async fn in_transaction(
         &self,
         tx: &mut Tx<'_>,
-        webhook: &ClerkWebhook,
+        delivery: &Delivery,
         _: Outcome,
     ) -> Result<(), HookError> {
-        if let ClerkEvent::UserCreated(user) = &webhook.event {
+        if let ClerkEvent::UserCreated(user) = delivery.event() {
             sqlx::query("insert into profiles (user_id) values ($1) on conflict do nothing")
                 .bind(&user.id)
                 .execute(&mut **tx)

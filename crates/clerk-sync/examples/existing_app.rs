@@ -9,7 +9,7 @@
 
 use clerk_sync::clerk::ClerkEvent;
 use clerk_sync::config::Settings;
-use clerk_sync::guard::ClerkWebhook;
+use clerk_sync::delivery::Delivery;
 use clerk_sync::hooks::{HookError, Hooks};
 use clerk_sync::store::{Outcome, Tx};
 use clerk_sync::ClerkSync;
@@ -30,10 +30,10 @@ impl Hooks for Profiles {
     async fn in_transaction(
         &self,
         tx: &mut Tx<'_>,
-        webhook: &ClerkWebhook,
+        delivery: &Delivery,
         _: Outcome,
     ) -> Result<(), HookError> {
-        if let ClerkEvent::UserCreated(user) = &webhook.event {
+        if let ClerkEvent::UserCreated(user) = delivery.event() {
             sqlx::query("insert into profiles (user_id) values ($1) on conflict do nothing")
                 .bind(&user.id)
                 .execute(&mut **tx)
@@ -43,8 +43,8 @@ impl Hooks for Profiles {
     }
 
     /// Side effects after the commit, off the request path.
-    async fn after_commit(&self, webhook: &ClerkWebhook, _: Outcome) {
-        if let ClerkEvent::UserCreated(user) = &webhook.event {
+    async fn after_commit(&self, delivery: &Delivery, _: Outcome) {
+        if let ClerkEvent::UserCreated(user) = delivery.event() {
             println!("would send a welcome email to {}", user.id);
         }
     }

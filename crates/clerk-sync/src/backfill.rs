@@ -16,7 +16,7 @@ use sqlx::{Acquire, PgPool};
 
 use crate::clerk::EnvelopeError;
 use crate::db::{self, Failure};
-use crate::guard::ClerkWebhook;
+use crate::delivery::Delivery;
 use crate::store::{ledger, Outcome, Tx};
 use crate::sync::{self, ApplyError};
 
@@ -145,7 +145,7 @@ pub fn snapshot(
     resource: Resource,
     object: &RawValue,
     fetched_at_ms: i64,
-) -> Result<ClerkWebhook, SnapshotError> {
+) -> Result<Delivery, SnapshotError> {
     #[derive(Deserialize)]
     struct Key {
         id: Option<String>,
@@ -159,7 +159,7 @@ pub fn snapshot(
         resource.event_type(),
         object.get()
     );
-    Ok(ClerkWebhook::from_body(
+    Ok(Delivery::backfilled(
         format!("backfill_{id}_{version}"),
         body,
     )?)
@@ -181,7 +181,7 @@ pub struct PageReport {
 pub async fn write_page(
     pool: &PgPool,
     resource: Resource,
-    snapshots: &[ClerkWebhook],
+    snapshots: &[Delivery],
     cursor: &Cursor,
     dry_run: bool,
 ) -> Result<PageReport, ApplyError> {
@@ -219,9 +219,9 @@ pub async fn write_page(
 /// would be: one object cannot stop a backfill.
 async fn apply_keeping_refused(
     tx: &mut Tx<'_>,
-    snapshots: &[ClerkWebhook],
+    snapshots: &[Delivery],
 ) -> Result<Vec<Outcome>, ApplyError> {
-    let refs: Vec<&ClerkWebhook> = snapshots.iter().collect();
+    let refs: Vec<&Delivery> = snapshots.iter().collect();
     let mut whole = (&mut **tx).begin().await?;
     match sync::apply_batch(&mut whole, &refs, None).await {
         Ok(outcomes) => {
@@ -246,7 +246,7 @@ async fn apply_keeping_refused(
                 let reason = db::describe(&err);
                 tracing::warn!(
                     "backfill: Postgres refused the values of {} ({reason}); kept as failed",
-                    snapshot.object_id.as_deref().unwrap_or("-")
+                    snapshot.object_id().unwrap_or("-")
                 );
                 let new = ledger::insert_failed(tx, snapshot, &reason).await?;
                 outcomes.push(if new {

@@ -9,13 +9,15 @@
 //! No SQL here. A refused request is answered by the guard's status and the JSON body that
 //! [`crate::routes::webhook_catcher`] renders from the reason stashed in the request.
 
+use std::ops::Deref;
 use std::time::{Duration, Instant, SystemTime};
 
 use rocket::data::{self, ByteUnit, Data, FromData};
 use rocket::request::Request;
 use rocket::{Ignite, Rocket, Sentinel};
 
-use crate::clerk::{describe_json_error, ClerkEvent, Envelope, EnvelopeError};
+use crate::clerk::{describe_json_error, EnvelopeError};
+use crate::delivery::Delivery;
 use crate::error::WebhookError;
 use crate::metrics::Metrics;
 use crate::svix::{SignedHeaders, Verifier};
@@ -60,26 +62,25 @@ const STANDARD: HeaderNames = HeaderNames {
     signature: "webhook-signature",
 };
 
-/// A verified Clerk webhook delivery.
+/// A verified Clerk webhook delivery, as a Rocket data guard: the [`Delivery`] it wraps has
+/// [`Origin::Webhook`](crate::delivery::Origin::Webhook). Read it through `Deref`, or take it
+/// with [`ClerkWebhook::into_delivery`] to hand it to code that knows nothing of Rocket.
 #[derive(Debug, Clone)]
-pub struct ClerkWebhook {
-    /// The Svix message id: the same for every retry of one event, so it keys the ledger.
-    pub svix_id: String,
-    /// The envelope, with `data` kept verbatim.
-    pub envelope: Envelope,
-    /// The `id` of the object in `data` (a Clerk id, not personal data): what logs and the
-    /// ledger identify the event by.
-    pub object_id: Option<String>,
-    /// The typed event.
-    pub event: ClerkEvent,
-    /// The exact body that was signed.
-    pub body: String,
-    /// When the guard started reading the request (or the event was parsed, outside the
-    /// guard): the delivery's `duration_ms` is measured from here.
-    pub received: Instant,
-    /// The `clerk_sync.delivery` span the guard opened, for traces: the writer's batch span
-    /// follows from it. Disabled outside the guard.
-    pub span: tracing::Span,
+pub struct ClerkWebhook(Delivery);
+
+impl ClerkWebhook {
+    /// The delivery, for the writer or your own code.
+    pub fn into_delivery(self) -> Delivery {
+        self.0
+    }
+}
+
+impl Deref for ClerkWebhook {
+    type Target = Delivery;
+
+    fn deref(&self) -> &Delivery {
+        &self.0
+    }
 }
 
 /// The reason a request was refused, kept for the catcher (Rocket 0.5 does not pass a data
@@ -105,15 +106,15 @@ impl<'r> FromData<'r> for ClerkWebhook {
             otel.status_code = tracing::field::Empty,
         );
         match read(req, data).await {
-            Ok(mut webhook) => {
-                span.record("svix_id", webhook.svix_id.as_str());
-                span.record("event_type", webhook.envelope.event_type.as_str());
-                if let Some(id) = &webhook.object_id {
-                    span.record("object_id", id.as_str());
+            Ok(mut delivery) => {
+                span.record("svix_id", delivery.svix_id());
+                span.record("event_type", delivery.envelope().event_type.as_str());
+                if let Some(id) = delivery.object_id() {
+                    span.record("object_id", id);
                 }
-                webhook.received = received;
-                webhook.span = span;
-                data::Outcome::Success(webhook)
+                delivery.received = received;
+                delivery.span = span;
+                data::Outcome::Success(ClerkWebhook(delivery))
             }
             Err(err) => {
                 // A refused request's svix-id is not trusted, but it is only an id and it lets an
@@ -162,7 +163,7 @@ impl Sentinel for ClerkWebhook {
     }
 }
 
-async fn read(req: &Request<'_>, data: Data<'_>) -> Result<ClerkWebhook, WebhookError> {
+async fn read(req: &Request<'_>, data: Data<'_>) -> Result<Delivery, WebhookError> {
     let verifier = req
         .rocket()
         .state::<Verifier>()
@@ -174,37 +175,11 @@ async fn read(req: &Request<'_>, data: Data<'_>) -> Result<ClerkWebhook, Webhook
     // Refuse what the headers alone can refuse before waiting for a single byte of body.
     let checked = verifier.check_headers(&headers, SystemTime::now())?;
     let body = read_body(req, data).await?;
-    verifier.verify_body(&checked, &body)?;
-    let body = String::from_utf8(body).map_err(|_| WebhookError::BodyNotUtf8)?;
-    ClerkWebhook::from_body(headers.id.to_owned(), body).map_err(|err| match err {
+    let verified = verifier.accept(&checked, body)?;
+    Delivery::from_verified(verified).map_err(|err| match err {
         EnvelopeError::Json(err) => WebhookError::InvalidEvent(describe_json_error(&err)),
         EnvelopeError::Unstorable(reason) => WebhookError::InvalidEvent(reason.to_owned()),
     })
-}
-
-impl ClerkWebhook {
-    /// Parses a body that was verified (or comes from the ledger, or from a backfill). A payload
-    /// that does not fit its type is still Clerk's event: it is kept as
-    /// [`ClerkEvent::Unparsed`] (status `failed`) rather than refused, so a fixed version can
-    /// replay it.
-    pub fn from_body(svix_id: String, body: String) -> Result<Self, EnvelopeError> {
-        let envelope = Envelope::parse(&body)?;
-        let event = ClerkEvent::read(&envelope);
-        // From the typed payload when there is one: no second pass over `data`.
-        let object_id = match event.object_id() {
-            Some(id) => Some(id.to_owned()),
-            None => envelope.object_id(),
-        };
-        Ok(Self {
-            svix_id,
-            object_id,
-            envelope,
-            event,
-            body,
-            received: Instant::now(),
-            span: tracing::Span::none(),
-        })
-    }
 }
 
 /// Milliseconds since `start`, for log lines.

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::guard::ClerkWebhook;
+use crate::delivery::Delivery;
 use crate::store::{Outcome, Tx};
 
 /// The error a hook returns. Any error type converts into it with `?`.
@@ -24,23 +24,25 @@ pub type HookError = Box<dyn std::error::Error + Send + Sync>;
 ///   caught and logged. At most 256 batches' after-commit work waits at once; past that, new
 ///   deliveries wait for it rather than memory growing.
 ///
-/// Neither runs for a redelivery of a svix-id already stored.
+/// Neither runs for a redelivery of a svix-id already stored. [`Delivery::origin`] says where an
+/// event came from; today only webhooks reach hooks (`clerk-sync replay` and `backfill` run
+/// without them).
 #[rocket::async_trait]
 pub trait Hooks: Send + Sync + 'static {
     /// Runs inside the event's transaction, after the projections.
     async fn in_transaction(
         &self,
         tx: &mut Tx<'_>,
-        webhook: &ClerkWebhook,
+        delivery: &Delivery,
         outcome: Outcome,
     ) -> Result<(), HookError> {
-        let _ = (tx, webhook, outcome);
+        let _ = (tx, delivery, outcome);
         Ok(())
     }
 
     /// Runs after the event's transaction committed.
-    async fn after_commit(&self, webhook: &ClerkWebhook, outcome: Outcome) {
-        let _ = (webhook, outcome);
+    async fn after_commit(&self, delivery: &Delivery, outcome: Outcome) {
+        let _ = (delivery, outcome);
     }
 }
 

@@ -2,10 +2,10 @@
 //!
 //! Clerk delivers every change as a webhook sent through Svix. This crate verifies each delivery
 //! in a Rocket data guard ([`guard::ClerkWebhook`]) before any handler runs, parses it into a
-//! typed [`clerk::ClerkEvent`], and writes it into the `clerk` schema of your Postgres: a ledger
-//! row keyed by svix-id (so retries are no-ops) and the projection (`clerk.users`, ...) in one
-//! transaction. 2xx means committed; anything that could not be stored is answered 503 so Svix
-//! retries.
+//! [`delivery::Delivery`] holding a typed [`clerk::ClerkEvent`], and writes it into the `clerk`
+//! schema of your Postgres: a ledger row keyed by svix-id (so retries are no-ops) and the
+//! projection (`clerk.users`, ...) in one transaction. 2xx means committed; anything that could
+//! not be stored is answered 503 so Svix retries.
 //!
 //! The whole service, as `clerk-sync serve` runs it:
 //!
@@ -33,7 +33,8 @@
 //!
 //! #[rocket::post("/my/clerk/hook", data = "<webhook>")]
 //! fn my_hook(webhook: ClerkWebhook) -> &'static str {
-//!     match webhook.event {
+//!     // `webhook` derefs to a `Delivery`, whose origin is `Origin::Webhook`.
+//!     match webhook.event() {
 //!         ClerkEvent::UserCreated(user) => println!("welcome {}", user.id),
 //!         other => println!("{} ignored", other.event_type()),
 //!     }
@@ -56,6 +57,7 @@ pub mod backfill;
 pub mod clerk;
 pub mod config;
 pub mod db;
+pub mod delivery;
 pub mod error;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;

@@ -8,7 +8,7 @@
 use sqlx::PgPool;
 
 use crate::db::{self, Failure};
-use crate::guard::ClerkWebhook;
+use crate::delivery::Delivery;
 use crate::store::{ledger, Outcome};
 use crate::sync;
 
@@ -115,7 +115,7 @@ pub async fn replay(
         for row in rows {
             // The ledger takes only bodies that parsed as envelopes, but a row written by hand
             // or by another version may not: count it rather than skip it silently.
-            match ClerkWebhook::from_body(row.position.svix_id.clone(), row.payload) {
+            match Delivery::replayed(row.position.svix_id.clone(), row.payload) {
                 Ok(webhook) => webhooks.push(webhook),
                 Err(err) => {
                     report.events += 1;
@@ -128,7 +128,7 @@ pub async fn replay(
                 }
             }
         }
-        let refs: Vec<&ClerkWebhook> = webhooks.iter().collect();
+        let refs: Vec<&Delivery> = webhooks.iter().collect();
         let outcomes = match apply(pool, &refs).await {
             Ok(outcomes) => outcomes,
             // One event's values are refused: find it, and let the others through.
@@ -163,7 +163,7 @@ pub async fn replay(
 }
 
 /// Applies `webhooks` again in one transaction, run again at once while it meets another.
-async fn apply(pool: &PgPool, webhooks: &[&ClerkWebhook]) -> Result<Vec<Outcome>, sqlx::Error> {
+async fn apply(pool: &PgPool, webhooks: &[&Delivery]) -> Result<Vec<Outcome>, sqlx::Error> {
     let mut attempt = 1;
     loop {
         let run = async {
@@ -171,7 +171,7 @@ async fn apply(pool: &PgPool, webhooks: &[&ClerkWebhook]) -> Result<Vec<Outcome>
             let outcomes = sync::reapply(&mut tx, webhooks).await?;
             let statuses: Vec<(&str, Outcome)> = webhooks
                 .iter()
-                .map(|w| w.svix_id.as_str())
+                .map(|w| w.svix_id())
                 .zip(outcomes.iter().copied())
                 .collect();
             ledger::set_replayed_statuses(&mut tx, &statuses).await?;
@@ -186,15 +186,11 @@ async fn apply(pool: &PgPool, webhooks: &[&ClerkWebhook]) -> Result<Vec<Outcome>
 }
 
 /// Records why Postgres still refuses an event's values.
-async fn keep_failed(
-    pool: &PgPool,
-    webhook: &ClerkWebhook,
-    reason: &str,
-) -> Result<(), sqlx::Error> {
+async fn keep_failed(pool: &PgPool, webhook: &Delivery, reason: &str) -> Result<(), sqlx::Error> {
     tracing::warn!(
         "replay: Postgres refused the values of {} {} ({reason})",
-        webhook.svix_id,
-        webhook.envelope.event_type
+        webhook.svix_id(),
+        webhook.envelope().event_type
     );
-    ledger::set_replay_failure(pool, &webhook.svix_id, reason).await
+    ledger::set_replay_failure(pool, webhook.svix_id(), reason).await
 }

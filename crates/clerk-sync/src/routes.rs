@@ -31,17 +31,18 @@ pub async fn receive(
     writer: &State<Writer>,
     metrics: &State<Metrics>,
 ) -> Result<Json<Ack>, WebhookError> {
-    let svix_id = webhook.svix_id.clone();
-    let event_type = webhook.envelope.event_type.clone();
-    let object_id = webhook.object_id.clone();
+    let delivery = webhook.into_delivery();
+    let svix_id = delivery.svix_id().to_owned();
+    let event_type = delivery.envelope().event_type.clone();
+    let object_id = delivery.object_id().map(str::to_owned);
     let object_id = object_id.as_deref().unwrap_or("-");
-    let unparsed = match &webhook.event {
+    let unparsed = match delivery.event() {
         ClerkEvent::Unparsed { reason, .. } => Some(reason.clone()),
         _ => None,
     };
-    let (received, span) = (webhook.received, webhook.span.clone());
+    let (received, span) = (delivery.received(), delivery.span().clone());
     // One line per delivery: its ids, outcome (or error code), status and time.
-    match writer.write(webhook).await {
+    match writer.write(delivery).await {
         Ok(outcome) => {
             metrics.delivered(&event_type, outcome);
             let (status, duration_ms) = (Status::Ok.code, duration_ms(received));

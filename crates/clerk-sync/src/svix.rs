@@ -199,16 +199,75 @@ impl Verifier {
         checked: &CheckedHeaders<'_>,
         body: &[u8],
     ) -> Result<(), VerifyError> {
+        self.check_macs(checked, body)?;
+        std::str::from_utf8(body).map_err(|_| VerifyError::PayloadNotUtf8)?;
+        Ok(())
+    }
+
+    /// What [`Verifier::verify_body`] checks, keeping the body: the [`VerifiedBody`] it returns
+    /// is the proof a [`Delivery`](crate::delivery::Delivery) from a webhook is built from, and
+    /// nothing else makes one.
+    pub fn accept(
+        &self,
+        checked: &CheckedHeaders<'_>,
+        body: Vec<u8>,
+    ) -> Result<VerifiedBody, VerifyError> {
+        self.check_macs(checked, &body)?;
+        // Checks the UTF-8 and keeps the buffer: no copy of the body.
+        let body = String::from_utf8(body).map_err(|_| VerifyError::PayloadNotUtf8)?;
+        Ok(VerifiedBody {
+            id: checked.id.to_owned(),
+            body,
+        })
+    }
+
+    fn check_macs(&self, checked: &CheckedHeaders<'_>, body: &[u8]) -> Result<(), VerifyError> {
         let matched = self.keys.iter().any(|key| {
             let expected = key.mac(checked.id, checked.timestamp, body);
             // `CtOutput`'s equality is constant-time; the length was checked when decoding.
             checked.candidates.contains(&expected)
         });
-        if !matched {
-            return Err(VerifyError::NoMatchingSignature);
+        if matched {
+            Ok(())
+        } else {
+            Err(VerifyError::NoMatchingSignature)
         }
-        std::str::from_utf8(body).map_err(|_| VerifyError::PayloadNotUtf8)?;
-        Ok(())
+    }
+}
+
+/// A message id and a body whose signature matched, made only by [`Verifier::accept`]: the
+/// proof that [`Delivery::from_verified`](crate::delivery::Delivery::from_verified) asks for.
+/// Its fields are private, so no other code can claim a body was verified.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VerifiedBody {
+    id: String,
+    body: String,
+}
+
+impl VerifiedBody {
+    /// The message id the signature covered.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The body the signature covered.
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+
+    /// The id and the body, giving up the proof.
+    pub fn into_parts(self) -> (String, String) {
+        (self.id, self.body)
+    }
+}
+
+impl fmt::Debug for VerifiedBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The body may hold personal data: its length is enough for a log.
+        f.debug_struct("VerifiedBody")
+            .field("id", &self.id)
+            .field("body_len", &self.body.len())
+            .finish()
     }
 }
 
@@ -459,6 +518,31 @@ mod tests {
             .unwrap();
         assert_eq!(
             verifier.verify_body(&checked, not_utf8),
+            Err(VerifyError::PayloadNotUtf8)
+        );
+    }
+
+    #[test]
+    fn accept_refuses_what_verify_body_refuses_and_keeps_the_body_it_verified() {
+        let verifier = Verifier::from_secrets(SECRET).unwrap();
+        let checked = verifier
+            .check_headers(&headers(TS, SIGNATURE), at(1614265330))
+            .unwrap();
+        let verified = verifier.accept(&checked, BODY.to_vec()).unwrap();
+        assert_eq!((verified.id(), verified.body().as_bytes()), (ID, BODY));
+        assert!(!format!("{verified:?}").contains("2432232314"));
+        assert_eq!(
+            verifier.accept(&checked, br#"{"test": 2432232315}"#.to_vec()),
+            Err(VerifyError::NoMatchingSignature)
+        );
+        let key = SigningKey::parse(SECRET).unwrap();
+        let not_utf8 = b"{\"a\": \"\xff\"}";
+        let signature = sign(&key, ID, TS, not_utf8);
+        let checked = verifier
+            .check_headers(&headers(TS, &signature), at(1614265330))
+            .unwrap();
+        assert_eq!(
+            verifier.accept(&checked, not_utf8.to_vec()),
             Err(VerifyError::PayloadNotUtf8)
         );
     }

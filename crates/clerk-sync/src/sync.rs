@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::SystemTime;
 
 use crate::clerk::ClerkEvent;
-use crate::guard::ClerkWebhook;
+use crate::delivery::Delivery;
 use crate::hooks::{HookError, Hooks};
 use crate::store::projection::{self, LockKey, Rank, Row, Table, Tombstone, Upsert};
 use crate::store::tables::{self, *};
@@ -236,23 +236,23 @@ pub enum ApplyError {
 /// by one in their order: see [`project`].
 pub async fn apply_batch(
     tx: &mut Tx<'_>,
-    webhooks: &[&ClerkWebhook],
+    webhooks: &[&Delivery],
     hooks: Option<&dyn Hooks>,
 ) -> Result<Vec<Outcome>, ApplyError> {
     let mut outcomes = vec![Outcome::Duplicate; webhooks.len()];
     // The first delivery of each svix-id in the batch; the ledger says which of those are new.
     let mut seen = HashSet::new();
     let firsts: Vec<usize> = (0..webhooks.len())
-        .filter(|&i| seen.insert(webhooks[i].svix_id.as_str()))
+        .filter(|&i| seen.insert(webhooks[i].svix_id()))
         .collect();
-    let first_webhooks: Vec<&ClerkWebhook> = firsts.iter().map(|&i| webhooks[i]).collect();
+    let first_webhooks: Vec<&Delivery> = firsts.iter().map(|&i| webhooks[i]).collect();
     let new: HashSet<String> = ledger::insert(tx, &first_webhooks)
         .await?
         .into_iter()
         .collect();
     let fresh_indexes: Vec<usize> = firsts
         .into_iter()
-        .filter(|&i| new.contains(&webhooks[i].svix_id))
+        .filter(|&i| new.contains(webhooks[i].svix_id()))
         .collect();
 
     project(tx, webhooks, &fresh_indexes, &mut outcomes).await?;
@@ -268,7 +268,7 @@ pub async fn apply_batch(
     }
     let statuses: Vec<(&str, Outcome)> = fresh_indexes
         .iter()
-        .map(|&i| (webhooks[i].svix_id.as_str(), outcomes[i]))
+        .map(|&i| (webhooks[i].svix_id(), outcomes[i]))
         .collect();
     ledger::set_statuses(tx, &statuses).await?;
     Ok(outcomes)
@@ -299,7 +299,7 @@ async fn still_usable(tx: &mut Tx<'_>) -> Result<(), ApplyError> {
 /// of every round are taken first, in one statement.
 async fn project(
     tx: &mut Tx<'_>,
-    webhooks: &[&ClerkWebhook],
+    webhooks: &[&Delivery],
     indexes: &[usize],
     outcomes: &mut [Outcome],
 ) -> Result<(), sqlx::Error> {
@@ -309,14 +309,14 @@ async fn project(
     let mut all_locks = Vec::new();
     for &i in indexes {
         let webhook = webhooks[i];
-        let data = webhook.envelope.data.get();
+        let data = webhook.envelope().data.get();
         let at = webhook
-            .envelope
+            .envelope()
             .occurred_at_millis()
             .unwrap_or_else(now_millis);
         outcomes[i] = Outcome::Stale;
         let mut writes = Plan::default();
-        for change in changes(&webhook.event) {
+        for change in changes(webhook.event()) {
             match change {
                 Change::Upsert {
                     table,
@@ -329,7 +329,7 @@ async fn project(
                         data,
                         version: updated_at.unwrap_or(at),
                         rank,
-                        svix_id: &webhook.svix_id,
+                        svix_id: webhook.svix_id(),
                     };
                     writes.upsert(table, i, upsert);
                 }
@@ -369,10 +369,7 @@ async fn project(
 /// ordering rules, without hooks: what `clerk-sync replay` runs. Returns one outcome per event:
 /// [`Outcome::Applied`] where the event's key is still the row's newest (the row is written again
 /// from it, so a fixed parser corrects it), [`Outcome::Stale`] where a newer event supersedes it.
-pub async fn reapply(
-    tx: &mut Tx<'_>,
-    webhooks: &[&ClerkWebhook],
-) -> Result<Vec<Outcome>, sqlx::Error> {
+pub async fn reapply(tx: &mut Tx<'_>, webhooks: &[&Delivery]) -> Result<Vec<Outcome>, sqlx::Error> {
     let mut outcomes = vec![Outcome::Stale; webhooks.len()];
     let all: Vec<usize> = (0..webhooks.len()).collect();
     project(tx, webhooks, &all, &mut outcomes).await?;

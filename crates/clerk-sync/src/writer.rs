@@ -34,7 +34,7 @@ use tracing::Instrument;
 
 use crate::config::BatchSettings;
 use crate::db::{self, Failure};
-use crate::guard::ClerkWebhook;
+use crate::delivery::Delivery;
 use crate::hooks::{Hooks, SharedHooks};
 use crate::metrics::Metrics;
 use crate::store::{ledger, Outcome};
@@ -79,7 +79,7 @@ impl From<&ApplyError> for WriteError {
 }
 
 struct Job {
-    webhook: Arc<ClerkWebhook>,
+    webhook: Arc<Delivery>,
     reply: oneshot::Sender<Result<Outcome, WriteError>>,
 }
 
@@ -147,7 +147,7 @@ impl Writer {
 
     /// Stores a delivery; returns once its transaction committed, or failed, or the request
     /// timeout passed (then the delivery may still commit: its redelivery will be a duplicate).
-    pub async fn write(&self, webhook: ClerkWebhook) -> Result<Outcome, WriteError> {
+    pub async fn write(&self, webhook: Delivery) -> Result<Outcome, WriteError> {
         let _in_flight = InFlight::new(&self.in_flight);
         let (reply, outcome) = oneshot::channel();
         let job = Job {
@@ -238,13 +238,13 @@ impl WriterTask {
             outcomes = tracing::field::Empty,
         );
         for job in &batch {
-            span.follows_from(&job.webhook.span);
+            span.follows_from(job.webhook.span());
         }
         self.process_in_span(batch).instrument(span).await;
     }
 
     async fn process_in_span(&self, batch: Vec<Job>) {
-        let webhooks: Vec<&ClerkWebhook> = batch.iter().map(|job| job.webhook.as_ref()).collect();
+        let webhooks: Vec<&Delivery> = batch.iter().map(|job| job.webhook.as_ref()).collect();
         match self.commit(&webhooks).await {
             Ok(outcomes) => {
                 let span = tracing::Span::current();
@@ -297,7 +297,7 @@ impl WriterTask {
 
     /// One delivery in a transaction of its own; if Postgres refuses its values, it is kept as
     /// `failed` instead.
-    async fn commit_alone(&self, webhook: &ClerkWebhook) -> Result<Outcome, WriteError> {
+    async fn commit_alone(&self, webhook: &Delivery) -> Result<Outcome, WriteError> {
         match self.commit(&[webhook]).await {
             Ok(outcomes) => Ok(outcomes[0]),
             Err(err) => self.keep_if_unstorable(webhook, err).await,
@@ -308,7 +308,7 @@ impl WriterTask {
     /// permanent for its values, so Svix does not retry it for a day to no avail.
     async fn keep_if_unstorable(
         &self,
-        webhook: &ClerkWebhook,
+        webhook: &Delivery,
         err: ApplyError,
     ) -> Result<Outcome, WriteError> {
         let ApplyError::Database(db_err) = &err else {
@@ -327,9 +327,9 @@ impl WriterTask {
         match kept.await {
             Ok(new) => {
                 tracing::error!(
-                    svix_id = webhook.svix_id,
-                    event_type = webhook.envelope.event_type,
-                    object_id = webhook.object_id.as_deref().unwrap_or("-"),
+                    svix_id = webhook.svix_id(),
+                    event_type = webhook.envelope().event_type,
+                    object_id = webhook.object_id().unwrap_or("-"),
                     "Postgres refused the delivery's values ({reason}); kept in the ledger as \
                      failed for `clerk-sync replay --failed`"
                 );
@@ -348,7 +348,7 @@ impl WriterTask {
 
     /// Replies, then hands new events to the after-commit hooks.
     async fn answer(&self, jobs: Vec<Job>, outcomes: Vec<Outcome>) {
-        let events: Vec<(Arc<ClerkWebhook>, Outcome)> = jobs
+        let events: Vec<(Arc<Delivery>, Outcome)> = jobs
             .iter()
             .zip(&outcomes)
             .filter(|(_, outcome)| **outcome != Outcome::Duplicate)
@@ -374,8 +374,8 @@ impl WriterTask {
                     .await;
                 if ran.is_err() {
                     tracing::error!(
-                        svix_id = webhook.svix_id,
-                        event_type = webhook.envelope.event_type,
+                        svix_id = webhook.svix_id(),
+                        event_type = webhook.envelope().event_type,
                         "the after-commit hook panicked"
                     );
                 }
@@ -385,7 +385,7 @@ impl WriterTask {
     }
 
     /// Runs the batch's transaction, again at once while it meets other transactions.
-    async fn commit(&self, webhooks: &[&ClerkWebhook]) -> Result<Vec<Outcome>, ApplyError> {
+    async fn commit(&self, webhooks: &[&Delivery]) -> Result<Vec<Outcome>, ApplyError> {
         let mut attempt = 1;
         loop {
             let started = std::time::Instant::now();
@@ -413,7 +413,7 @@ impl WriterTask {
 
     /// One transaction; a panic in a hook is caught and fails it like a hook's error (the
     /// transaction is dropped, so it rolls back).
-    async fn transaction(&self, webhooks: &[&ClerkWebhook]) -> Result<Vec<Outcome>, ApplyError> {
+    async fn transaction(&self, webhooks: &[&Delivery]) -> Result<Vec<Outcome>, ApplyError> {
         let hooks: Option<&dyn Hooks> = self.hooks.as_deref();
         let run = async {
             let mut tx = db::begin_write(&self.pool).await?;
@@ -465,10 +465,7 @@ pub fn describe(err: &ApplyError) -> String {
 
 /// The batch's svix-ids, comma-separated, for its span.
 fn svix_ids(batch: &[Job]) -> String {
-    let ids: Vec<&str> = batch
-        .iter()
-        .map(|job| job.webhook.svix_id.as_str())
-        .collect();
+    let ids: Vec<&str> = batch.iter().map(|job| job.webhook.svix_id()).collect();
     ids.join(",")
 }
 

@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use clerk_sync::config::Settings;
 use clerk_sync::db;
-use clerk_sync::svix::{self, SigningKey, Verifier};
+use clerk_sync::delivery::Delivery;
+use clerk_sync::svix::{self, SignedHeaders, SigningKey, Verifier};
 use rocket::http::{ContentType, Header};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::tokio::net::{TcpListener, TcpStream};
@@ -101,6 +102,21 @@ pub fn signed_headers(
         ("svix-timestamp", timestamp),
         ("svix-signature", signature),
     ]
+}
+
+/// A delivery of `body` as the guard would make it: signed with [`SECRET`] now, then verified.
+/// The only way to a `Delivery` from a webhook without HTTP is through the verifier.
+pub fn verified_delivery(svix_id: &str, body: &str) -> Delivery {
+    let headers = signed_headers(SECRET, svix_id, now_seconds(), body.as_bytes());
+    let headers = SignedHeaders {
+        id: &headers[0].1,
+        timestamp: &headers[1].1,
+        signature: &headers[2].1,
+    };
+    let verifier = Verifier::from_secrets(SECRET).unwrap();
+    let checked = verifier.check_headers(&headers, SystemTime::now()).unwrap();
+    let verified = verifier.accept(&checked, body.as_bytes().to_vec()).unwrap();
+    Delivery::from_verified(verified).unwrap()
 }
 
 /// The app under test, and a pool straight to its database for assertions.

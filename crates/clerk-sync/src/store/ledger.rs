@@ -6,16 +6,13 @@ use sqlx::PgPool;
 
 use super::{Outcome, Tx};
 use crate::config::MIN_RETENTION;
-use crate::guard::ClerkWebhook;
+use crate::delivery::Delivery;
 
 /// Records deliveries (whose svix-ids must be distinct); returns the svix-ids that were new. A
 /// concurrent delivery of the same svix-id waits here on the primary key until the first commits
 /// or rolls back.
-pub async fn insert(
-    tx: &mut Tx<'_>,
-    webhooks: &[&ClerkWebhook],
-) -> Result<Vec<String>, sqlx::Error> {
-    let envelopes = webhooks.iter().map(|w| &w.envelope);
+pub async fn insert(tx: &mut Tx<'_>, webhooks: &[&Delivery]) -> Result<Vec<String>, sqlx::Error> {
+    let envelopes = webhooks.iter().map(|w| w.envelope());
     sqlx::query_scalar(
         "insert into clerk.webhook_events
              (svix_id, event_type, object_id, instance_id, event_timestamp, status, body)
@@ -27,24 +24,14 @@ pub async fn insert(
          on conflict (svix_id) do nothing
          returning svix_id",
     )
-    .bind(
-        webhooks
-            .iter()
-            .map(|w| w.svix_id.as_str())
-            .collect::<Vec<_>>(),
-    )
+    .bind(webhooks.iter().map(|w| w.svix_id()).collect::<Vec<_>>())
     .bind(
         envelopes
             .clone()
             .map(|e| e.event_type.as_str())
             .collect::<Vec<_>>(),
     )
-    .bind(
-        webhooks
-            .iter()
-            .map(|w| w.object_id.as_deref())
-            .collect::<Vec<_>>(),
-    )
+    .bind(webhooks.iter().map(|w| w.object_id()).collect::<Vec<_>>())
     .bind(
         envelopes
             .clone()
@@ -56,7 +43,7 @@ pub async fn insert(
             .map(|e| e.occurred_at_millis())
             .collect::<Vec<_>>(),
     )
-    .bind(webhooks.iter().map(|w| w.body.as_str()).collect::<Vec<_>>())
+    .bind(webhooks.iter().map(|w| w.body()).collect::<Vec<_>>())
     .fetch_all(&mut **tx)
     .await
 }
@@ -68,7 +55,7 @@ pub async fn insert(
 /// the row is new.
 pub async fn insert_failed(
     tx: &mut Tx<'_>,
-    webhook: &ClerkWebhook,
+    webhook: &Delivery,
     reason: &str,
 ) -> Result<bool, sqlx::Error> {
     let inserted = sqlx::query(
@@ -81,12 +68,12 @@ pub async fn insert_failed(
                  'failed', $6, $7)
          on conflict (svix_id) do nothing",
     )
-    .bind(&webhook.svix_id)
-    .bind(&webhook.envelope.event_type)
-    .bind(&webhook.object_id)
-    .bind(&webhook.envelope.instance_id)
-    .bind(webhook.envelope.occurred_at_millis())
-    .bind(&webhook.body)
+    .bind(webhook.svix_id())
+    .bind(&webhook.envelope().event_type)
+    .bind(webhook.object_id())
+    .bind(&webhook.envelope().instance_id)
+    .bind(webhook.envelope().occurred_at_millis())
+    .bind(webhook.body())
     .bind(reason)
     .execute(&mut **tx)
     .await?

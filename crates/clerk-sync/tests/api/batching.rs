@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use clerk_sync::guard::ClerkWebhook;
+use clerk_sync::delivery::Delivery;
 use clerk_sync::hooks::{HookError, Hooks};
 use clerk_sync::store::{Outcome, Tx};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -20,15 +20,15 @@ impl Hooks for TxRecorder {
     async fn in_transaction(
         &self,
         tx: &mut Tx<'_>,
-        webhook: &ClerkWebhook,
+        webhook: &Delivery,
         _: Outcome,
     ) -> Result<(), HookError> {
-        let object_id = webhook.object_id.clone().unwrap_or_default();
-        if Some(object_id.as_str()) == self.fail_on {
+        let object_id = webhook.object_id().unwrap_or_default();
+        if Some(object_id) == self.fail_on {
             return Err("this user is refused by the application".into());
         }
         sqlx::query("insert into stored_in (svix_id, txid) values ($1, txid_current())")
-            .bind(&webhook.svix_id)
+            .bind(webhook.svix_id())
             .execute(&mut **tx)
             .await?;
         Ok(())

@@ -231,11 +231,11 @@ impl clerk_sync::hooks::Hooks for SlowMemberships {
     async fn in_transaction(
         &self,
         tx: &mut clerk_sync::store::Tx<'_>,
-        webhook: &clerk_sync::guard::ClerkWebhook,
+        webhook: &clerk_sync::delivery::Delivery,
         _: clerk_sync::store::Outcome,
     ) -> Result<(), clerk_sync::hooks::HookError> {
         if webhook
-            .envelope
+            .envelope()
             .event_type
             .starts_with("organizationMembership.")
         {

@@ -99,12 +99,12 @@ async fn one_users_events_racing_each_other_end_as_in_order(
 }
 
 async fn apply(pool: &sqlx::PgPool, bodies: &[(String, String)]) -> Result<(), sqlx::Error> {
-    use clerk_sync::guard::ClerkWebhook;
-    let webhooks: Vec<ClerkWebhook> = bodies
+    use clerk_sync::delivery::Delivery;
+    let webhooks: Vec<Delivery> = bodies
         .iter()
-        .map(|(id, body)| ClerkWebhook::from_body(id.clone(), body.clone()).unwrap())
+        .map(|(id, body)| verified_delivery(id, body))
         .collect();
-    let refs: Vec<&ClerkWebhook> = webhooks.iter().collect();
+    let refs: Vec<&Delivery> = webhooks.iter().collect();
     let mut tx = clerk_sync::db::begin_write(pool).await?;
     clerk_sync::sync::apply_batch(&mut tx, &refs, None)
         .await
@@ -190,7 +190,7 @@ async fn batches_built_to_collide_take_their_locks_in_one_order(
 #[sqlx::test(migrations = false)]
 async fn a_deadlock_in_hooks_is_run_again_without_a_5xx(_: PgPoolOptions, db: PgConnectOptions) {
     use clerk_sync::clerk::ClerkEvent;
-    use clerk_sync::guard::ClerkWebhook;
+    use clerk_sync::delivery::Delivery;
     use clerk_sync::hooks::{HookError, Hooks};
     use clerk_sync::store::{Outcome, Tx};
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -204,10 +204,10 @@ async fn a_deadlock_in_hooks_is_run_again_without_a_5xx(_: PgPoolOptions, db: Pg
         async fn in_transaction(
             &self,
             tx: &mut Tx<'_>,
-            webhook: &ClerkWebhook,
+            webhook: &Delivery,
             _: Outcome,
         ) -> Result<(), HookError> {
-            let ClerkEvent::UserCreated(user) = &webhook.event else {
+            let ClerkEvent::UserCreated(user) = webhook.event() else {
                 return Ok(());
             };
             self.0.fetch_add(1, Ordering::SeqCst);

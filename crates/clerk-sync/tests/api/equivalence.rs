@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use clerk_sync::guard::ClerkWebhook;
+use clerk_sync::delivery::Delivery;
 use clerk_sync::hooks::{HookError, Hooks};
 use clerk_sync::store::{Outcome, Tx};
 use clerk_sync::{db, sync};
@@ -28,13 +28,13 @@ impl Hooks for Seen {
     async fn in_transaction(
         &self,
         _: &mut Tx<'_>,
-        webhook: &ClerkWebhook,
+        webhook: &Delivery,
         outcome: Outcome,
     ) -> Result<(), HookError> {
         self.0
             .lock()
             .unwrap()
-            .push((webhook.svix_id.clone(), outcome));
+            .push((webhook.svix_id().to_owned(), outcome));
         Ok(())
     }
 }
@@ -48,10 +48,10 @@ struct Run {
     rows: Vec<String>,
 }
 
-fn webhooks(events: &[(&str, String)]) -> Vec<ClerkWebhook> {
+fn webhooks(events: &[(&str, String)]) -> Vec<Delivery> {
     events
         .iter()
-        .map(|(id, body)| ClerkWebhook::from_body(id.to_string(), body.clone()).unwrap())
+        .map(|(id, body)| verified_delivery(id, body))
         .collect()
 }
 
@@ -73,7 +73,7 @@ async fn one_by_one(pool: &PgPool, events: &[(&str, String)]) -> Run {
 async fn one_batch(pool: &PgPool, events: &[(&str, String)]) -> Run {
     let seen = Seen::default();
     let webhooks = webhooks(events);
-    let refs: Vec<&ClerkWebhook> = webhooks.iter().collect();
+    let refs: Vec<&Delivery> = webhooks.iter().collect();
     let mut tx = db::begin_write(pool).await.unwrap();
     let outcomes = sync::apply_batch(&mut tx, &refs, Some(&seen as &dyn Hooks))
         .await

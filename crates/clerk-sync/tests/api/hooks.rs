@@ -3,8 +3,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use clerk_sync::backfill::Resource;
 use clerk_sync::clerk::ClerkEvent;
-use clerk_sync::guard::ClerkWebhook;
+use clerk_sync::delivery::{Delivery, Origin};
 use clerk_sync::hooks::{HookError, Hooks};
 use clerk_sync::store::{Outcome, Tx};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -15,6 +16,8 @@ use clerk_sync_test_support::*;
 #[derive(Clone, Default)]
 struct Profiles {
     welcomed: Arc<Mutex<Vec<String>>>,
+    /// Where each delivery the in-transaction hook saw came from.
+    origins: Arc<Mutex<Vec<Origin>>>,
 }
 
 #[rocket::async_trait]
@@ -22,10 +25,11 @@ impl Hooks for Profiles {
     async fn in_transaction(
         &self,
         tx: &mut Tx<'_>,
-        webhook: &ClerkWebhook,
+        webhook: &Delivery,
         _: Outcome,
     ) -> Result<(), HookError> {
-        if let ClerkEvent::UserCreated(user) = &webhook.event {
+        self.origins.lock().unwrap().push(webhook.origin());
+        if let ClerkEvent::UserCreated(user) = webhook.event() {
             if user.last_name.as_deref() == Some("Refused") {
                 return Err("profiles: refused by a business rule".into());
             }
@@ -37,8 +41,8 @@ impl Hooks for Profiles {
         Ok(())
     }
 
-    async fn after_commit(&self, webhook: &ClerkWebhook, _: Outcome) {
-        if let ClerkEvent::UserCreated(user) = &webhook.event {
+    async fn after_commit(&self, webhook: &Delivery, _: Outcome) {
+        if let ClerkEvent::UserCreated(user) = webhook.event() {
             self.welcomed.lock().unwrap().push(user.id.clone());
         }
     }
@@ -71,6 +75,35 @@ async fn an_in_transaction_hook_writes_the_apps_tables_with_ours(
         1
     );
     assert_eq!(app.user_rows().await, 1);
+}
+
+/// Hooks can tell a verified webhook from a backfilled object: each delivery names its origin.
+#[sqlx::test(migrations = false)]
+async fn hooks_are_told_where_each_delivery_came_from(_: PgPoolOptions, db: PgConnectOptions) {
+    let hooks = Profiles::default();
+    let app = app(db, hooks.clone()).await;
+    expect_status(
+        app.deliver(&user_event("user.created", "user_1", 1, "Doe"))
+            .await,
+        200,
+    )
+    .await;
+    // What `clerk-sync backfill` writes, applied with hooks (the tool itself runs none).
+    let object = serde_json::value::to_raw_value(&serde_json::json!({
+        "id": "user_2", "object": "user", "updated_at": 2
+    }))
+    .unwrap();
+    let snapshot = clerk_sync::backfill::snapshot(Resource::Users, &object, 3).unwrap();
+    assert_eq!(snapshot.origin(), Origin::Backfill);
+    let mut tx = clerk_sync::db::begin_write(&app.db).await.unwrap();
+    clerk_sync::sync::apply_batch(&mut tx, &[&snapshot], Some(&hooks as &dyn Hooks))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        *hooks.origins.lock().unwrap(),
+        vec![Origin::Webhook, Origin::Backfill]
+    );
 }
 
 #[sqlx::test(migrations = false)]
@@ -120,10 +153,10 @@ impl Hooks for Misbehaving {
     async fn in_transaction(
         &self,
         tx: &mut Tx<'_>,
-        webhook: &ClerkWebhook,
+        webhook: &Delivery,
         _: Outcome,
     ) -> Result<(), HookError> {
-        let ClerkEvent::UserCreated(user) = &webhook.event else {
+        let ClerkEvent::UserCreated(user) = webhook.event() else {
             return Ok(());
         };
         match user.last_name.as_deref() {
@@ -139,8 +172,8 @@ impl Hooks for Misbehaving {
         Ok(())
     }
 
-    async fn after_commit(&self, webhook: &ClerkWebhook, _: Outcome) {
-        if let ClerkEvent::UserCreated(user) = &webhook.event {
+    async fn after_commit(&self, webhook: &Delivery, _: Outcome) {
+        if let ClerkEvent::UserCreated(user) = webhook.event() {
             if user.last_name.as_deref() == Some("PanicsLater") {
                 panic!("an after-commit hook bug");
             }

@@ -234,6 +234,37 @@ async fn an_unknown_event_type_is_acknowledged_and_kept_in_the_ledger(
     );
 }
 
+/// The guard on its own, in an app's route: what it hands over is a webhook delivery.
+#[rocket::async_test]
+async fn the_guard_hands_a_route_a_delivery_whose_origin_is_webhook() {
+    use clerk_sync::delivery::Origin;
+    use clerk_sync::guard::ClerkWebhook;
+
+    #[rocket::post("/hook", data = "<webhook>")]
+    fn hook(webhook: ClerkWebhook) -> String {
+        let delivery = webhook.into_delivery();
+        assert_eq!(delivery.origin(), Origin::Webhook);
+        format!(
+            "{} {}",
+            delivery.origin(),
+            delivery.object_id().unwrap_or("-")
+        )
+    }
+
+    let rocket = rocket::build()
+        .manage(Verifier::from_secrets(SECRET).unwrap())
+        .mount("/", rocket::routes![hook]);
+    let client = Client::tracked(rocket).await.unwrap();
+    let body = user_event("user.created", "user_1", 1, "Doe");
+    let mut request = client.post("/hook").header(ContentType::JSON).body(&body);
+    for (name, value) in signed_headers(SECRET, &new_svix_id(), now_seconds(), body.as_bytes()) {
+        request = request.header(Header::new(name, value));
+    }
+    let response = request.dispatch().await;
+    assert_eq!(response.status().code, 200);
+    assert_eq!(response.into_string().await.unwrap(), "webhook user_1");
+}
+
 #[rocket::async_test]
 async fn launch_aborts_when_no_verifier_is_configured() {
     // The route is mounted, but nothing manages the Verifier its guard needs.
