@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use clerk_sync::config::{self, DatabaseSettings, Settings, MIN_RETENTION};
+use clerk_sync::config::{self, ConfigError, DatabaseSettings, Settings};
 use clerk_sync::{db, replay, stats};
 use sqlx::PgPool;
 use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields};
@@ -134,7 +134,11 @@ struct PruneArgs {
     #[command(flatten)]
     db: DatabaseArgs,
     /// Keep rows received within this many hours (at least 28: Svix retries for 28 hours).
-    #[arg(long, env = "CLERK_SYNC_LEDGER_RETENTION_HOURS", default_value_t = 720)]
+    #[arg(
+        long,
+        env = "CLERK_SYNC_LEDGER_RETENTION_HOURS",
+        default_value_t = config::DEFAULT_RETENTION.as_secs() / 3600
+    )]
     retention_hours: u64,
 }
 
@@ -221,9 +225,7 @@ fn main() -> ExitCode {
         Err(err) => {
             eprintln!("error: {err:#}");
             let usage = err.downcast_ref::<Usage>().is_some()
-                || err
-                    .downcast_ref::<clerk_sync::config::ConfigError>()
-                    .is_some();
+                || err.downcast_ref::<ConfigError>().is_some();
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }
@@ -250,14 +252,18 @@ async fn run(command: Command) -> anyhow::Result<Done> {
         }
         Command::Prune(args) => {
             let pool = connect(&args.db.database_url).await?;
-            let retention = Duration::from_secs(args.retention_hours.saturating_mul(3600));
-            if retention < MIN_RETENTION {
-                return Err(Usage(format!(
-                    "--retention-hours {} is below 28: Svix retries a message for up to 28 hours",
+            // The service's rule, reported against the flag (which may have come from the
+            // variable).
+            let retention = config::ledger_retention(args.retention_hours).map_err(|err| {
+                let reason = match err {
+                    ConfigError::Invalid { reason, .. } => reason.to_owned(),
+                    other => other.to_string(),
+                };
+                Usage(format!(
+                    "--retention-hours {}: {reason}",
                     args.retention_hours
                 ))
-                .into());
-            }
+            })?;
             let spinner = progress::spinner("pruning the ledger");
             let deleted = clerk_sync::store::ledger::prune(&pool, retention, 1000).await?;
             spinner.finish_and_clear();

@@ -5,9 +5,14 @@
 
 use std::time::Duration;
 
+use rocket::figment::providers::Serialized;
+use rocket::figment::value::{Dict, Map, Value};
+use rocket::figment::{self, Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Serialize};
+
 use crate::guard::DEFAULT_BODY_TIMEOUT;
 use crate::metrics::MetricsToken;
-use crate::svix::{KeyError, Verifier};
+use crate::svix::{KeyError, Verifier, DEFAULT_TOLERANCE};
 
 /// The Postgres connection string of a server run outside Shuttle.
 pub const DATABASE_URL_VAR: &str = "DATABASE_URL";
@@ -36,7 +41,8 @@ pub const BATCH_WAIT_VAR: &str = "CLERK_SYNC_BATCH_WAIT_US";
 pub const WRITERS_VAR: &str = "CLERK_SYNC_WRITERS";
 /// Longest a delivery waits for its commit before it is answered 503; 10000 ms by default.
 pub const REQUEST_TIMEOUT_VAR: &str = "CLERK_SYNC_REQUEST_TIMEOUT_MS";
-/// How long ledger rows are kept, in hours; 720 (30 days) by default, never below 28.
+/// How long ledger rows are kept, in hours; [`DEFAULT_RETENTION`] by default, never below
+/// [`MIN_RETENTION`].
 pub const RETENTION_VAR: &str = "CLERK_SYNC_LEDGER_RETENTION_HOURS";
 
 /// The bearer token that `GET /metrics` requires; without it the endpoint is off (404).
@@ -44,6 +50,8 @@ pub const METRICS_TOKEN_VAR: &str = "CLERK_SYNC_METRICS_TOKEN";
 
 /// Svix retries a message for up to 28 hours; a svix-id pruned sooner could be applied twice.
 pub const MIN_RETENTION: Duration = Duration::from_secs(28 * 3600);
+/// How long ledger rows are kept unless [`RETENTION_VAR`] says otherwise: 30 days.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(720 * 3600);
 
 /// Everything the sync needs besides the database URL.
 #[derive(Debug, Clone)]
@@ -80,14 +88,7 @@ pub struct BatchSettings {
 
 impl Default for BatchSettings {
     fn default() -> Self {
-        Self {
-            max_events: 64,
-            // Measured on 2 cores with 16 and 64 connections: 0.5 ms of waiting fills batches a
-            // little better than none and costs nothing next to a commit's fsync.
-            max_wait: Duration::from_micros(500),
-            writers: 2,
-            request_timeout: Duration::from_millis(10_000),
-        }
+        Vars::default().batch()
     }
 }
 
@@ -104,11 +105,7 @@ pub struct DatabaseSettings {
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self {
-            max_connections: 10,
-            acquire_timeout: Duration::from_millis(3000),
-            statement_timeout: Duration::from_millis(5000),
-        }
+        Vars::default().database()
     }
 }
 
@@ -139,18 +136,23 @@ pub fn database_url_from_env() -> Result<String, ConfigError> {
         .ok_or(ConfigError::Missing(DATABASE_URL_VAR))
 }
 
+/// `hours` as a ledger retention, refused below [`MIN_RETENTION`]: the rule for the service's
+/// [`RETENTION_VAR`] and for the command-line `prune`.
+pub fn ledger_retention(hours: u64) -> Result<Duration, ConfigError> {
+    let retention = Duration::from_secs(hours.saturating_mul(3600));
+    if retention < MIN_RETENTION {
+        return Err(ConfigError::Invalid {
+            name: RETENTION_VAR,
+            reason: "must be at least 28 (Svix retries a message for up to 28 hours)",
+        });
+    }
+    Ok(retention)
+}
+
 impl Settings {
     /// A development default for everything but the signing secret.
     pub fn new(verifier: Verifier) -> Self {
-        Self {
-            verifier,
-            webhook_path: DEFAULT_WEBHOOK_PATH.to_owned(),
-            body_timeout: DEFAULT_BODY_TIMEOUT,
-            database: DatabaseSettings::default(),
-            batch: BatchSettings::default(),
-            ledger_retention: Duration::from_secs(30 * 24 * 3600),
-            metrics_token: None,
-        }
+        Vars::default().settings(verifier)
     }
 
     /// Reads the settings from the process environment.
@@ -160,94 +162,188 @@ impl Settings {
 
     /// Reads the settings through `lookup`: `std::env::var`, Shuttle's `SecretStore::get`, a map.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
-        let secrets = get(SIGNING_SECRET_VAR).ok_or(ConfigError::Missing(SIGNING_SECRET_VAR))?;
-        let mut verifier = Verifier::from_secrets(&secrets).map_err(ConfigError::SigningSecret)?;
-        if let Some(seconds) = number(&get, TOLERANCE_VAR)? {
-            verifier = verifier.with_tolerance(Duration::from_secs(seconds));
-        }
-        let mut settings = Self::new(verifier);
-        if let Some(path) = get(WEBHOOK_PATH_VAR) {
-            if !path.starts_with('/') || path.contains(char::is_whitespace) {
-                return Err(ConfigError::Invalid {
-                    name: WEBHOOK_PATH_VAR,
-                    reason: "expected an absolute path such as /webhooks/clerk",
-                });
-            }
-            settings.webhook_path = path;
-        }
-        if let Some(ms) = number(&get, BODY_TIMEOUT_VAR)? {
-            // Zero would answer every delivery 408.
-            positive(ms, BODY_TIMEOUT_VAR)?;
-            settings.body_timeout = Duration::from_millis(ms);
-        }
-        let db = &mut settings.database;
-        if let Some(n) = number(&get, MAX_CONNECTIONS_VAR)? {
-            db.max_connections =
-                u32::try_from(n)
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or(ConfigError::Invalid {
-                        name: MAX_CONNECTIONS_VAR,
-                        reason: "expected a whole number from 1 to 4294967295",
-                    })?;
-        }
-        if let Some(ms) = number(&get, ACQUIRE_TIMEOUT_VAR)? {
-            db.acquire_timeout = Duration::from_millis(ms);
-        }
-        if let Some(ms) = number(&get, STATEMENT_TIMEOUT_VAR)? {
-            db.statement_timeout = Duration::from_millis(ms);
-        }
-        let batch = &mut settings.batch;
-        if let Some(n) = number(&get, BATCH_SIZE_VAR)? {
-            batch.max_events = positive(n, BATCH_SIZE_VAR)?;
-        }
-        if let Some(us) = number(&get, BATCH_WAIT_VAR)? {
-            batch.max_wait = Duration::from_micros(us);
-        }
-        if let Some(n) = number(&get, WRITERS_VAR)? {
-            batch.writers = positive(n, WRITERS_VAR)?;
-        }
-        if let Some(ms) = number(&get, REQUEST_TIMEOUT_VAR)? {
-            batch.request_timeout = Duration::from_millis(ms);
-        }
-        if let Some(hours) = number(&get, RETENTION_VAR)? {
-            let retention = Duration::from_secs(hours.saturating_mul(3600));
-            if retention < MIN_RETENTION {
-                return Err(ConfigError::Invalid {
-                    name: RETENTION_VAR,
-                    reason: "must be at least 28 (Svix retries a message for up to 28 hours)",
-                });
-            }
-            settings.ledger_retention = retention;
-        }
-        settings.metrics_token = get(METRICS_TOKEN_VAR).and_then(|t| MetricsToken::new(&t));
-        Ok(settings)
+        let vars: Vars = Figment::from(Serialized::defaults(Vars::default()))
+            .merge(Lookup(lookup))
+            .extract()
+            .map_err(|err| unreadable(&err))?;
+        let verifier = vars.validate()?;
+        Ok(vars.settings(verifier))
     }
 }
 
-fn positive(n: u64, name: &'static str) -> Result<usize, ConfigError> {
-    usize::try_from(n)
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or(ConfigError::Invalid {
-            name,
-            reason: "expected a whole number of at least 1",
-        })
+/// The variables as the deployment sets them, one field per variable and named after it, so a
+/// figment error's path is the variable. Units are the variables' own (ms, µs, hours).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+struct Vars {
+    clerk_webhook_signing_secret: Option<String>,
+    clerk_webhook_path: String,
+    clerk_webhook_tolerance_secs: u64,
+    clerk_webhook_body_timeout_ms: u64,
+    database_max_connections: u64,
+    database_acquire_timeout_ms: u64,
+    database_statement_timeout_ms: u64,
+    clerk_sync_batch_size: u64,
+    clerk_sync_batch_wait_us: u64,
+    clerk_sync_writers: u64,
+    clerk_sync_request_timeout_ms: u64,
+    clerk_sync_ledger_retention_hours: u64,
+    clerk_sync_metrics_token: Option<String>,
 }
 
-fn number(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-) -> Result<Option<u64>, ConfigError> {
-    get(name)
-        .map(|value| {
-            value.trim().parse().map_err(|_| ConfigError::Invalid {
-                name,
-                reason: "expected a whole number",
-            })
-        })
-        .transpose()
+/// The variables taken as written; the figment parses the others (see [`Lookup`]).
+const TEXT_VARS: [&str; 3] = [SIGNING_SECRET_VAR, WEBHOOK_PATH_VAR, METRICS_TOKEN_VAR];
+/// The variables that hold whole numbers.
+const NUMBER_VARS: [&str; 10] = [
+    TOLERANCE_VAR,
+    BODY_TIMEOUT_VAR,
+    MAX_CONNECTIONS_VAR,
+    ACQUIRE_TIMEOUT_VAR,
+    STATEMENT_TIMEOUT_VAR,
+    BATCH_SIZE_VAR,
+    BATCH_WAIT_VAR,
+    WRITERS_VAR,
+    REQUEST_TIMEOUT_VAR,
+    RETENTION_VAR,
+];
+
+/// Every default, in one place.
+impl Default for Vars {
+    fn default() -> Self {
+        Self {
+            clerk_webhook_signing_secret: None,
+            clerk_webhook_path: DEFAULT_WEBHOOK_PATH.to_owned(),
+            clerk_webhook_tolerance_secs: DEFAULT_TOLERANCE.as_secs(),
+            clerk_webhook_body_timeout_ms: DEFAULT_BODY_TIMEOUT.as_millis() as u64,
+            database_max_connections: 10,
+            database_acquire_timeout_ms: 3000,
+            database_statement_timeout_ms: 5000,
+            clerk_sync_batch_size: 64,
+            // Measured on 2 cores with 16 and 64 connections: 0.5 ms of waiting fills batches a
+            // little better than none and costs nothing next to a commit's fsync.
+            clerk_sync_batch_wait_us: 500,
+            clerk_sync_writers: 2,
+            clerk_sync_request_timeout_ms: 10_000,
+            clerk_sync_ledger_retention_hours: DEFAULT_RETENTION.as_secs() / 3600,
+            clerk_sync_metrics_token: None,
+        }
+    }
+}
+
+impl Vars {
+    /// Every rule, in one place; the signing secret becomes the verifier here.
+    fn validate(&self) -> Result<Verifier, ConfigError> {
+        let secrets = self
+            .clerk_webhook_signing_secret
+            .as_deref()
+            .ok_or(ConfigError::Missing(SIGNING_SECRET_VAR))?;
+        let verifier = Verifier::from_secrets(secrets).map_err(ConfigError::SigningSecret)?;
+        let path = &self.clerk_webhook_path;
+        if !path.starts_with('/') || path.contains(char::is_whitespace) {
+            return Err(ConfigError::Invalid {
+                name: WEBHOOK_PATH_VAR,
+                reason: "expected an absolute path such as /webhooks/clerk",
+            });
+        }
+        if u32::try_from(self.database_max_connections).is_err() {
+            return Err(ConfigError::Invalid {
+                name: MAX_CONNECTIONS_VAR,
+                reason: "expected a whole number from 1 to 4294967295",
+            });
+        }
+        // Zero would answer every delivery 408, leave the pool empty or start no writer.
+        for (name, n) in [
+            (BODY_TIMEOUT_VAR, self.clerk_webhook_body_timeout_ms),
+            (MAX_CONNECTIONS_VAR, self.database_max_connections),
+            (BATCH_SIZE_VAR, self.clerk_sync_batch_size),
+            (WRITERS_VAR, self.clerk_sync_writers),
+        ] {
+            if n == 0 || usize::try_from(n).is_err() {
+                return Err(ConfigError::Invalid {
+                    name,
+                    reason: "expected a whole number of at least 1",
+                });
+            }
+        }
+        ledger_retention(self.clerk_sync_ledger_retention_hours)?;
+        Ok(verifier.with_tolerance(Duration::from_secs(self.clerk_webhook_tolerance_secs)))
+    }
+
+    /// The settings in their own units; the numbers fit, as [`Vars::validate`] or the defaults
+    /// say.
+    fn settings(&self, verifier: Verifier) -> Settings {
+        Settings {
+            verifier,
+            webhook_path: self.clerk_webhook_path.clone(),
+            body_timeout: Duration::from_millis(self.clerk_webhook_body_timeout_ms),
+            database: self.database(),
+            batch: self.batch(),
+            ledger_retention: Duration::from_secs(
+                self.clerk_sync_ledger_retention_hours.saturating_mul(3600),
+            ),
+            metrics_token: self
+                .clerk_sync_metrics_token
+                .as_deref()
+                .and_then(MetricsToken::new),
+        }
+    }
+
+    fn database(&self) -> DatabaseSettings {
+        DatabaseSettings {
+            max_connections: u32::try_from(self.database_max_connections).unwrap_or(u32::MAX),
+            acquire_timeout: Duration::from_millis(self.database_acquire_timeout_ms),
+            statement_timeout: Duration::from_millis(self.database_statement_timeout_ms),
+        }
+    }
+
+    fn batch(&self) -> BatchSettings {
+        BatchSettings {
+            max_events: usize::try_from(self.clerk_sync_batch_size).unwrap_or(usize::MAX),
+            max_wait: Duration::from_micros(self.clerk_sync_batch_wait_us),
+            writers: usize::try_from(self.clerk_sync_writers).unwrap_or(usize::MAX),
+            request_timeout: Duration::from_millis(self.clerk_sync_request_timeout_ms),
+        }
+    }
+}
+
+/// A figment provider over a lookup function (Shuttle's `SecretStore` has no iterator). A blank
+/// value counts as unset, as in a `.env` file with `NAME=`; text variables are kept as written
+/// (a metrics token may be all digits), numbers are parsed as figment parses `Env` values.
+struct Lookup<F>(F);
+
+impl<F: Fn(&str) -> Option<String>> Provider for Lookup<F> {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("environment or secrets")
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let get = |name: &str| (self.0)(name).filter(|value| !value.trim().is_empty());
+        let text = TEXT_VARS
+            .into_iter()
+            .filter_map(|name| Some((name.to_owned(), Value::from(get(name)?))));
+        let numbers = NUMBER_VARS.into_iter().filter_map(|name| {
+            let value: Value = get(name)?.trim().parse().expect("infallible");
+            Some((name.to_owned(), value))
+        });
+        Ok(Profile::Default.collect(text.chain(numbers).collect()))
+    }
+}
+
+/// A figment error as a [`ConfigError`]. Text variables always deserialize, so only a number can
+/// be unreadable: negative, fractional, or not a number at all.
+fn unreadable(err: &figment::Error) -> ConfigError {
+    let path = err.path.first().map(String::as_str);
+    match NUMBER_VARS.into_iter().find(|name| Some(*name) == path) {
+        Some(name) => ConfigError::Invalid {
+            name,
+            reason: "expected a whole number",
+        },
+        // Not reachable with the providers above; named rather than hidden if it ever is.
+        None => ConfigError::Invalid {
+            name: "settings",
+            reason: "unreadable",
+        },
+    }
 }
 
 #[cfg(test)]
@@ -285,9 +381,34 @@ mod tests {
     fn defaults_apply_when_only_the_secret_is_set() {
         let settings = from(&[(SIGNING_SECRET_VAR, SECRET)]).unwrap();
         assert_eq!(settings.webhook_path, "/webhooks/clerk");
-        assert_eq!(settings.database, DatabaseSettings::default());
         assert_eq!(settings.verifier.tolerance(), Duration::from_secs(300));
         assert_eq!(settings.body_timeout, Duration::from_millis(10_000));
+        assert_eq!(
+            settings.database,
+            DatabaseSettings {
+                max_connections: 10,
+                acquire_timeout: Duration::from_millis(3000),
+                statement_timeout: Duration::from_millis(5000),
+            }
+        );
+        assert_eq!(
+            settings.batch,
+            BatchSettings {
+                max_events: 64,
+                max_wait: Duration::from_micros(500),
+                writers: 2,
+                request_timeout: Duration::from_millis(10_000),
+            }
+        );
+        assert_eq!(settings.ledger_retention, Duration::from_secs(720 * 3600));
+        assert!(settings.metrics_token.is_none());
+    }
+
+    #[test]
+    fn new_has_the_same_defaults_as_an_environment_with_only_the_secret() {
+        let read = from(&[(SIGNING_SECRET_VAR, SECRET)]).unwrap();
+        let new = Settings::new(read.verifier.clone());
+        assert_eq!(format!("{new:?}"), format!("{read:?}"));
     }
 
     #[test]
@@ -300,6 +421,12 @@ mod tests {
             (MAX_CONNECTIONS_VAR, "32"),
             (ACQUIRE_TIMEOUT_VAR, "250"),
             (STATEMENT_TIMEOUT_VAR, "1500"),
+            (BATCH_SIZE_VAR, "16"),
+            (BATCH_WAIT_VAR, "0"),
+            (WRITERS_VAR, "4"),
+            (REQUEST_TIMEOUT_VAR, " 8000 "),
+            (RETENTION_VAR, "48"),
+            (METRICS_TOKEN_VAR, "s3cret"),
         ])
         .unwrap();
         assert_eq!(settings.webhook_path, "/hooks/clerk");
@@ -313,35 +440,120 @@ mod tests {
                 statement_timeout: Duration::from_millis(1500),
             }
         );
+        assert_eq!(
+            settings.batch,
+            BatchSettings {
+                max_events: 16,
+                max_wait: Duration::ZERO,
+                writers: 4,
+                request_timeout: Duration::from_millis(8000),
+            }
+        );
+        assert_eq!(settings.ledger_retention, Duration::from_secs(48 * 3600));
+        assert!(settings.metrics_token.unwrap().matches("s3cret"));
+    }
+
+    #[test]
+    fn a_blank_variable_counts_as_unset() {
+        let settings = from(&[
+            (SIGNING_SECRET_VAR, SECRET),
+            (MAX_CONNECTIONS_VAR, ""),
+            (WEBHOOK_PATH_VAR, " "),
+            (METRICS_TOKEN_VAR, ""),
+        ])
+        .unwrap();
+        assert_eq!(settings.database.max_connections, 10);
+        assert_eq!(settings.webhook_path, DEFAULT_WEBHOOK_PATH);
+        assert!(settings.metrics_token.is_none());
+    }
+
+    #[test]
+    fn text_is_taken_as_written_even_when_it_looks_like_a_number() {
+        let settings = from(&[(SIGNING_SECRET_VAR, SECRET), (METRICS_TOKEN_VAR, "12345")]).unwrap();
+        assert!(settings.metrics_token.unwrap().matches("12345"));
+    }
+
+    #[test]
+    fn a_webhook_path_must_be_absolute() {
+        for path in ["webhooks/clerk", "/web hooks"] {
+            let err = from(&[(SIGNING_SECRET_VAR, SECRET), (WEBHOOK_PATH_VAR, path)]).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "CLERK_WEBHOOK_PATH is invalid: expected an absolute path such as /webhooks/clerk"
+            );
+        }
     }
 
     #[test]
     fn the_ledger_is_never_kept_for_less_than_svixs_retry_horizon() {
         let err = from(&[(SIGNING_SECRET_VAR, SECRET), (RETENTION_VAR, "27")]).unwrap_err();
-        assert!(err.to_string().contains("at least 28"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "CLERK_SYNC_LEDGER_RETENTION_HOURS is invalid: must be at least 28 (Svix retries a message for up to 28 hours)"
+        );
         let settings = from(&[(SIGNING_SECRET_VAR, SECRET), (RETENTION_VAR, "28")]).unwrap();
         assert_eq!(settings.ledger_retention, MIN_RETENTION);
+        assert_eq!(ledger_retention(27), Err(err));
+        assert_eq!(ledger_retention(28), Ok(MIN_RETENTION));
     }
 
     #[test]
-    fn unusable_numbers_name_the_variable() {
-        let err = from(&[(SIGNING_SECRET_VAR, SECRET), (MAX_CONNECTIONS_VAR, "0")]).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("DATABASE_MAX_CONNECTIONS is invalid"),
-            "{err}"
+    fn every_number_that_is_not_a_whole_number_names_its_variable() {
+        for name in NUMBER_VARS {
+            for value in ["3s", "-1", "1.5", "true", "[1]"] {
+                let err = from(&[(SIGNING_SECRET_VAR, SECRET), (name, value)]).unwrap_err();
+                assert_eq!(
+                    err.to_string(),
+                    format!("{name} is invalid: expected a whole number"),
+                    "{value}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn zero_is_refused_where_it_would_stop_the_service() {
+        for name in [
+            BODY_TIMEOUT_VAR,
+            MAX_CONNECTIONS_VAR,
+            BATCH_SIZE_VAR,
+            WRITERS_VAR,
+        ] {
+            let err = from(&[(SIGNING_SECRET_VAR, SECRET), (name, "0")]).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("{name} is invalid: expected a whole number of at least 1")
+            );
+        }
+        // Zero is a meaning of its own elsewhere: no batch wait, no statement timeout.
+        let settings = from(&[
+            (SIGNING_SECRET_VAR, SECRET),
+            (BATCH_WAIT_VAR, "0"),
+            (STATEMENT_TIMEOUT_VAR, "0"),
+        ]);
+        assert!(settings.is_ok());
+    }
+
+    #[test]
+    fn a_pool_larger_than_u32_is_refused() {
+        let err = from(&[
+            (SIGNING_SECRET_VAR, SECRET),
+            (MAX_CONNECTIONS_VAR, "4294967296"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "DATABASE_MAX_CONNECTIONS is invalid: expected a whole number from 1 to 4294967295"
         );
-        let err = from(&[(SIGNING_SECRET_VAR, SECRET), (ACQUIRE_TIMEOUT_VAR, "3s")]).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("DATABASE_ACQUIRE_TIMEOUT_MS is invalid"),
-            "{err}"
-        );
-        let err = from(&[(SIGNING_SECRET_VAR, SECRET), (BODY_TIMEOUT_VAR, "0")]).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("CLERK_WEBHOOK_BODY_TIMEOUT_MS is invalid"),
-            "{err}"
-        );
+    }
+
+    #[test]
+    fn the_variable_lists_are_the_fields_of_vars() {
+        let data = Serialized::defaults(Vars::default()).data().unwrap();
+        let mut fields: Vec<&str> = data[&Profile::Default].keys().map(String::as_str).collect();
+        let mut listed: Vec<&str> = TEXT_VARS.into_iter().chain(NUMBER_VARS).collect();
+        fields.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(fields, listed);
     }
 }
