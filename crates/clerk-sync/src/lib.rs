@@ -101,7 +101,7 @@ pub fn rocket(pool: PgPool, settings: Settings) -> Rocket<Build> {
 }
 
 /// Runs the whole service until Ctrl-C or SIGTERM: a pool for `database_url` sized by
-/// `settings`, [`rocket`], and Rocket's own configuration (`ROCKET_ADDRESS`, `ROCKET_PORT`, ...).
+/// `settings`, [`rocket()`], and Rocket's own configuration (`ROCKET_ADDRESS`, `ROCKET_PORT`, ...).
 pub async fn serve(database_url: &str, settings: Settings) -> Result<(), ServeError> {
     let pool = db::connect_lazy(database_url, &settings.database).map_err(ServeError::Url)?;
     launch(rocket(pool, settings)).await

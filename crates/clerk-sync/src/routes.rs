@@ -80,7 +80,7 @@ pub async fn receive(
         Err(err) => {
             let answer = match err {
                 WriteError::Hook(_) => WebhookError::HookFailed,
-                WriteError::Unstorable(_) => WebhookError::UnstorableEvent,
+                WriteError::Unstorable { .. } => WebhookError::UnstorableEvent,
                 _ => WebhookError::DatabaseUnavailable,
             };
             let (code, status) = (answer.code(), answer.status().code);

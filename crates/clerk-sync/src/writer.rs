@@ -48,19 +48,26 @@ const CONFLICT_ATTEMPTS: u32 = 5;
 /// (and deliveries for the writers), so slow after-commit work cannot grow memory without bound.
 const AFTER_COMMIT_BATCHES: usize = 256;
 
-/// Why a delivery could not be stored. Either way nothing of it was committed.
+/// Why a delivery could not be stored. Either way nothing of it was committed. Cheap to clone
+/// (every delivery of a failed batch gets one), with the typed cause as its source; its message
+/// is safe to log: SQLSTATE and message, never a row's values.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WriteError {
-    /// The database failed in a way a later retry can overcome; the reason is safe to log (no
-    /// row values).
-    #[error("{0}")]
-    Database(String),
+    /// The database failed in a way a later retry can overcome.
+    #[error("{}", db::describe(.0))]
+    Database(#[source] Arc<sqlx::Error>),
     /// An application hook failed or panicked.
-    #[error("{0}")]
-    Hook(String),
-    /// Postgres refused the delivery's values and could not even keep it as `failed`.
-    #[error("{0}")]
-    Unstorable(String),
+    #[error("hook failed: {0}")]
+    Hook(#[source] Arc<dyn std::error::Error + Send + Sync>),
+    /// Postgres refused the delivery's values, and then refused to keep it as `failed` too.
+    #[error("{}; then {}", db::describe(.refused), db::describe(.kept))]
+    Unstorable {
+        /// Why its values were refused.
+        refused: Arc<sqlx::Error>,
+        /// Why the `failed` ledger row was refused.
+        #[source]
+        kept: Arc<sqlx::Error>,
+    },
     /// The writer has stopped (the server is shutting down).
     #[error("the writer has stopped")]
     Stopped,
@@ -69,11 +76,11 @@ pub enum WriteError {
     TimedOut,
 }
 
-impl From<&ApplyError> for WriteError {
-    fn from(err: &ApplyError) -> Self {
+impl From<ApplyError> for WriteError {
+    fn from(err: ApplyError) -> Self {
         match err {
-            ApplyError::Hook(_) => Self::Hook(describe(err)),
-            ApplyError::Database(_) => Self::Database(describe(err)),
+            ApplyError::Hook(err) => Self::Hook(Arc::from(err)),
+            ApplyError::Database(err) => Self::Database(Arc::new(err)),
         }
     }
 }
@@ -287,7 +294,7 @@ impl WriterTask {
             }
             Err(err) => {
                 tracing::Span::current().record("outcome", "failed");
-                let err = WriteError::from(&err);
+                let err = WriteError::from(err);
                 for job in batch {
                     let _ = job.reply.send(Err(err.clone()));
                 }
@@ -311,13 +318,11 @@ impl WriterTask {
         webhook: &Delivery,
         err: ApplyError,
     ) -> Result<Outcome, WriteError> {
-        let ApplyError::Database(db_err) = &err else {
-            return Err(WriteError::from(&err));
+        let db_err = match err {
+            ApplyError::Database(db_err) if Failure::of(&db_err) == Failure::Permanent => db_err,
+            other => return Err(WriteError::from(other)),
         };
-        if Failure::of(db_err) != Failure::Permanent {
-            return Err(WriteError::from(&err));
-        }
-        let reason = db::describe(db_err);
+        let reason = db::describe(&db_err);
         let kept = async {
             let mut tx = db::begin_write(&self.pool).await?;
             let new = ledger::insert_failed(&mut tx, webhook, &reason).await?;
@@ -339,10 +344,11 @@ impl WriterTask {
                     Outcome::Duplicate
                 })
             }
-            Err(kept_err) if Failure::of(&kept_err) == Failure::Permanent => Err(
-                WriteError::Unstorable(format!("{reason}; then {}", db::describe(&kept_err))),
-            ),
-            Err(kept_err) => Err(WriteError::Database(db::describe(&kept_err))),
+            Err(kept) if Failure::of(&kept) == Failure::Permanent => Err(WriteError::Unstorable {
+                refused: Arc::new(db_err),
+                kept: Arc::new(kept),
+            }),
+            Err(kept) => Err(WriteError::Database(Arc::new(kept))),
         }
     }
 
