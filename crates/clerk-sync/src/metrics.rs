@@ -1,10 +1,12 @@
-//! Prometheus metrics: what `GET /metrics` renders.
+//! Prometheus metrics: what `GET /metrics` renders (feature `metrics`; without it, counting is a
+//! no-op and the endpoint answers 404).
 //!
 //! Each app has its own registry (not the process-global one), so several Rocket instances in one
 //! process — tests, or an app that embeds the sync — never share counters.
 
 use std::time::Duration;
 
+#[cfg(feature = "metrics")]
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
@@ -12,6 +14,7 @@ use prometheus::{
 use hmac::digest::CtOutput;
 use sha2::{Digest, Sha256};
 
+#[cfg(feature = "metrics")]
 use crate::clerk::ClerkEvent;
 use crate::store::Outcome;
 
@@ -41,6 +44,7 @@ impl std::fmt::Debug for MetricsToken {
 }
 
 /// The sync's metrics, as Rocket managed state. Cloning shares the same counters.
+#[cfg(feature = "metrics")]
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
@@ -51,12 +55,14 @@ pub struct Metrics {
     database_seconds: HistogramVec,
 }
 
+#[cfg(feature = "metrics")]
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
 }
 
+#[cfg(feature = "metrics")]
 impl Metrics {
     /// Fresh counters in a registry of their own.
     pub fn new() -> Self {
@@ -162,4 +168,29 @@ impl Metrics {
             .expect("encoding to a Vec cannot fail");
         String::from_utf8(out).expect("the text format is UTF-8")
     }
+}
+
+/// Without the `metrics` feature: counts nothing, renders nothing.
+#[cfg(not(feature = "metrics"))]
+#[derive(Clone, Default)]
+pub struct Metrics;
+
+#[cfg(not(feature = "metrics"))]
+impl Metrics {
+    /// Nothing to set up.
+    pub fn new() -> Self {
+        Self
+    }
+
+    /// Not counted.
+    pub fn delivered(&self, _: &str, _: Outcome) {}
+
+    /// Not counted.
+    pub fn rejected(&self, _: &str) {}
+
+    /// Not counted.
+    pub fn failed(&self, _: &str) {}
+
+    /// Not counted.
+    pub fn batch(&self, _: usize, _: Duration, _: bool) {}
 }

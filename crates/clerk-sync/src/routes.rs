@@ -205,9 +205,17 @@ pub fn metrics(
     if !bearer.0.is_some_and(|presented| token.matches(presented)) {
         return Err(MetricsRefusal::Unauthorized);
     }
-    let text =
-        ContentType::new("text", "plain").with_params([("version", "0.0.4"), ("charset", "utf-8")]);
-    Ok((text, metrics.render()))
+    #[cfg(feature = "metrics")]
+    {
+        let text = ContentType::new("text", "plain")
+            .with_params([("version", "0.0.4"), ("charset", "utf-8")]);
+        Ok((text, metrics.render()))
+    }
+    #[cfg(not(feature = "metrics"))]
+    {
+        let _ = metrics;
+        Err(MetricsRefusal::NotBuilt)
+    }
 }
 
 /// The token of an `Authorization: Bearer <token>` header, if the request has one.
@@ -234,6 +242,8 @@ pub enum MetricsRefusal {
     Disabled,
     /// 401: the bearer token is missing or wrong.
     Unauthorized,
+    /// 404: this build has no metrics (the library's `metrics` feature is off).
+    NotBuilt,
 }
 
 impl<'r> rocket::response::Responder<'r, 'static> for MetricsRefusal {
@@ -243,6 +253,12 @@ impl<'r> rocket::response::Responder<'r, 'static> for MetricsRefusal {
                 Status::NotFound,
                 "metrics_disabled",
                 "set CLERK_SYNC_METRICS_TOKEN to serve /metrics",
+            )
+            .respond_to(req),
+            Self::NotBuilt => json_body(
+                Status::NotFound,
+                "metrics_not_built",
+                "this build has no metrics: enable the clerk-sync feature `metrics`",
             )
             .respond_to(req),
             Self::Unauthorized => {
