@@ -6,7 +6,7 @@ use clerk_sync::clerk::ClerkEvent;
 use clerk_sync::config::Settings;
 use clerk_sync::delivery::Delivery;
 use clerk_sync::hooks::{HookError, Hooks};
-use clerk_sync::store::{Outcome, Tx};
+use clerk_sync::hooks::{Outcome, Tx};
 use clerk_sync::ClerkSync;
 use rocket::fairing::AdHoc;
 use rocket::http::Status;

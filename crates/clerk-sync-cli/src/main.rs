@@ -265,7 +265,7 @@ async fn run(command: Command) -> anyhow::Result<Done> {
                 ))
             })?;
             let spinner = progress::spinner("pruning the ledger");
-            let deleted = clerk_sync::store::ledger::prune(&pool, retention, 1000).await?;
+            let deleted = clerk_sync::prune_ledger(&pool, retention, 1000).await?;
             spinner.finish_and_clear();
             say!(
                 "pruned {deleted} ledger rows received more than {}h ago",

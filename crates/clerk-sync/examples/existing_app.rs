@@ -11,7 +11,7 @@ use clerk_sync::clerk::ClerkEvent;
 use clerk_sync::config::Settings;
 use clerk_sync::delivery::Delivery;
 use clerk_sync::hooks::{HookError, Hooks};
-use clerk_sync::store::{Outcome, Tx};
+use clerk_sync::hooks::{Outcome, Tx};
 use clerk_sync::ClerkSync;
 use rocket::serde::json::Json;
 use rocket::{get, routes, Build, Rocket, State};

@@ -11,7 +11,7 @@ use rocket::figment::{self, Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
 
 use crate::guard::DEFAULT_BODY_TIMEOUT;
-use crate::metrics::MetricsToken;
+pub use crate::metrics::MetricsToken;
 use crate::svix::{KeyError, Verifier, DEFAULT_TOLERANCE};
 
 /// The Postgres connection string of a server run outside Shuttle.

@@ -94,7 +94,7 @@ pub async fn begin_write(pool: &PgPool) -> Result<Tx<'static>, sqlx::Error> {
 
 /// What a database error means for the delivery that met it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// Two transactions met (a deadlock, a serialization failure): the same work, run again at
     /// once, succeeds.
     Conflict,

@@ -183,7 +183,7 @@ async fn read(req: &Request<'_>, data: Data<'_>) -> Result<Delivery, WebhookErro
 }
 
 /// Milliseconds since `start`, for log lines.
-pub fn duration_ms(start: Instant) -> u64 {
+pub(crate) fn duration_ms(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 

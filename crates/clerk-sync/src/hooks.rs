@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::delivery::Delivery;
-use crate::store::{Outcome, Tx};
+pub use crate::store::{Outcome, Tx};
 
 /// The error a hook returns. Any error type converts into it with `?`.
 pub type HookError = Box<dyn std::error::Error + Send + Sync>;
@@ -53,4 +53,4 @@ pub struct NoHooks;
 impl Hooks for NoHooks {}
 
 /// Shared hooks, as the writer holds them.
-pub type SharedHooks = Arc<dyn Hooks>;
+pub(crate) type SharedHooks = Arc<dyn Hooks>;

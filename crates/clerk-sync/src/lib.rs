@@ -53,6 +53,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// The public surface: what an app attaches and reads, and what the `clerk-sync` tool runs.
 pub mod backfill;
 pub mod clerk;
 pub mod config;
@@ -63,16 +64,28 @@ pub mod error;
 pub mod fixtures;
 pub mod guard;
 pub mod hooks;
-pub mod metrics;
 pub mod replay;
-pub mod routes;
 pub mod stats;
-pub mod store;
 pub mod svix;
-pub mod sync;
 #[cfg(feature = "telemetry")]
 pub mod telemetry;
-pub mod writer;
+
+// The machinery behind the stage.
+mod metrics;
+mod routes;
+mod store;
+mod sync;
+mod writer;
+
+pub use store::ledger::prune as prune_ledger;
+pub use sync::{apply_batch, ApplyError};
+
+/// For the fuzz targets only (`cargo fuzz` builds with `--cfg fuzzing`); not part of the API.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::sync::changes;
+}
 
 use std::sync::Arc;
 

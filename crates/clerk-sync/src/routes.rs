@@ -243,6 +243,7 @@ pub enum MetricsRefusal {
     /// 401: the bearer token is missing or wrong.
     Unauthorized,
     /// 404: this build has no metrics (the library's `metrics` feature is off).
+    #[cfg(not(feature = "metrics"))]
     NotBuilt,
 }
 
@@ -255,6 +256,7 @@ impl<'r> rocket::response::Responder<'r, 'static> for MetricsRefusal {
                 "set CLERK_SYNC_METRICS_TOKEN to serve /metrics",
             )
             .respond_to(req),
+            #[cfg(not(feature = "metrics"))]
             Self::NotBuilt => json_body(
                 Status::NotFound,
                 "metrics_not_built",

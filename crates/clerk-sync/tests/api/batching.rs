@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clerk_sync::delivery::Delivery;
 use clerk_sync::hooks::{HookError, Hooks};
-use clerk_sync::store::{Outcome, Tx};
+use clerk_sync::hooks::{Outcome, Tx};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use clerk_sync_test_support::*;

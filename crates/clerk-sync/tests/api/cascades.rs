@@ -230,9 +230,9 @@ struct SlowMemberships;
 impl clerk_sync::hooks::Hooks for SlowMemberships {
     async fn in_transaction(
         &self,
-        tx: &mut clerk_sync::store::Tx<'_>,
+        tx: &mut clerk_sync::hooks::Tx<'_>,
         webhook: &clerk_sync::delivery::Delivery,
-        _: clerk_sync::store::Outcome,
+        _: clerk_sync::hooks::Outcome,
     ) -> Result<(), clerk_sync::hooks::HookError> {
         if webhook
             .envelope()

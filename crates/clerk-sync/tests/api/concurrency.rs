@@ -106,10 +106,10 @@ async fn apply(pool: &sqlx::PgPool, bodies: &[(String, String)]) -> Result<(), s
         .collect();
     let refs: Vec<&Delivery> = webhooks.iter().collect();
     let mut tx = clerk_sync::db::begin_write(pool).await?;
-    clerk_sync::sync::apply_batch(&mut tx, &refs, None)
+    clerk_sync::apply_batch(&mut tx, &refs, None)
         .await
         .map_err(|err| match err {
-            clerk_sync::sync::ApplyError::Database(err) => err,
+            clerk_sync::ApplyError::Database(err) => err,
             other => panic!("{other}"),
         })?;
     tx.commit().await
@@ -192,7 +192,7 @@ async fn a_deadlock_in_hooks_is_run_again_without_a_5xx(_: PgPoolOptions, db: Pg
     use clerk_sync::clerk::ClerkEvent;
     use clerk_sync::delivery::Delivery;
     use clerk_sync::hooks::{HookError, Hooks};
-    use clerk_sync::store::{Outcome, Tx};
+    use clerk_sync::hooks::{Outcome, Tx};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use clerk_sync::delivery::Delivery;
 use clerk_sync::hooks::{HookError, Hooks};
-use clerk_sync::store::{Outcome, Tx};
-use clerk_sync::{db, sync};
+use clerk_sync::hooks::{Outcome, Tx};
+use clerk_sync::{apply_batch, db};
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
@@ -61,7 +61,7 @@ async fn one_by_one(pool: &PgPool, events: &[(&str, String)]) -> Run {
     for webhook in webhooks(events) {
         let mut tx = db::begin_write(pool).await.unwrap();
         outcomes.extend(
-            sync::apply_batch(&mut tx, &[&webhook], Some(&seen as &dyn Hooks))
+            apply_batch(&mut tx, &[&webhook], Some(&seen as &dyn Hooks))
                 .await
                 .unwrap(),
         );
@@ -75,7 +75,7 @@ async fn one_batch(pool: &PgPool, events: &[(&str, String)]) -> Run {
     let webhooks = webhooks(events);
     let refs: Vec<&Delivery> = webhooks.iter().collect();
     let mut tx = db::begin_write(pool).await.unwrap();
-    let outcomes = sync::apply_batch(&mut tx, &refs, Some(&seen as &dyn Hooks))
+    let outcomes = apply_batch(&mut tx, &refs, Some(&seen as &dyn Hooks))
         .await
         .unwrap();
     tx.commit().await.unwrap();

@@ -7,7 +7,7 @@ use clerk_sync::backfill::Resource;
 use clerk_sync::clerk::ClerkEvent;
 use clerk_sync::delivery::{Delivery, Origin};
 use clerk_sync::hooks::{HookError, Hooks};
-use clerk_sync::store::{Outcome, Tx};
+use clerk_sync::hooks::{Outcome, Tx};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use clerk_sync_test_support::*;
@@ -96,7 +96,7 @@ async fn hooks_are_told_where_each_delivery_came_from(_: PgPoolOptions, db: PgCo
     let snapshot = clerk_sync::backfill::snapshot(Resource::Users, &object, 3).unwrap();
     assert_eq!(snapshot.origin(), Origin::Backfill);
     let mut tx = clerk_sync::db::begin_write(&app.db).await.unwrap();
-    clerk_sync::sync::apply_batch(&mut tx, &[&snapshot], Some(&hooks as &dyn Hooks))
+    clerk_sync::apply_batch(&mut tx, &[&snapshot], Some(&hooks as &dyn Hooks))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -188,13 +188,9 @@ async fn misbehaving_app(db: PgConnectOptions, writers: usize) -> TestApp {
     settings.batch.writers = writers;
     settings.batch.max_wait = Duration::from_millis(200);
     let pool = clerk_sync::db::pool_options(&settings.database).connect_lazy_with(db.clone());
-    let rocket = rocket::build()
-        .attach(
-            clerk_sync::ClerkSync::new(pool, settings)
-                .hooks(Misbehaving)
-                .stage(),
-        )
-        .mount("/", rocket::routes![clerk_sync::routes::healthz]);
+    let rocket = clerk_sync::ClerkSync::new(pool, settings)
+        .hooks(Misbehaving)
+        .rocket();
     TestApp::launch(db, rocket).await
 }
 

@@ -34,7 +34,7 @@ async fn metrics_count_deliveries_refusals_and_batches_for_the_token_only(
     db: PgConnectOptions,
 ) {
     let mut settings = settings(SECRET);
-    settings.metrics_token = clerk_sync::metrics::MetricsToken::new("s3cret-token");
+    settings.metrics_token = clerk_sync::config::MetricsToken::new("s3cret-token");
     let app = TestApp::with_settings(db, settings).await;
 
     expect_status(

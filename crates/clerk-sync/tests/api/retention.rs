@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use clerk_sync::store::ledger;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use clerk_sync_test_support::*;
@@ -38,7 +37,7 @@ async fn pruning_never_removes_svix_ids_younger_than_28_hours(
     age(&app, &ids[1], 29).await;
     age(&app, &ids[2], 24 * 40).await;
     // Even when asked for one hour, and in batches of one.
-    let deleted = ledger::prune(&app.db, Duration::from_secs(3600), 1)
+    let deleted = clerk_sync::prune_ledger(&app.db, Duration::from_secs(3600), 1)
         .await
         .unwrap();
     assert_eq!(deleted, 2);

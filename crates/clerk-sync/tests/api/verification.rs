@@ -267,8 +267,12 @@ async fn the_guard_hands_a_route_a_delivery_whose_origin_is_webhook() {
 
 #[rocket::async_test]
 async fn launch_aborts_when_no_verifier_is_configured() {
-    // The route is mounted, but nothing manages the Verifier its guard needs.
-    let rocket = rocket::build().mount("/", rocket::routes![clerk_sync::routes::receive]);
+    // A route takes the guard, but nothing manages the Verifier the guard needs.
+    #[rocket::post("/hook", data = "<webhook>")]
+    fn hook(webhook: clerk_sync::guard::ClerkWebhook) -> String {
+        webhook.svix_id().to_owned()
+    }
+    let rocket = rocket::build().mount("/", rocket::routes![hook]);
     let error = Client::tracked(rocket)
         .await
         .expect_err("launch must abort");
