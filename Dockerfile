@@ -21,7 +21,7 @@ ENV CARGO_PROFILE_RELEASE_STRIP=symbols
 # Cargo features: `--build-arg FEATURES=clerk-sync/otlp` adds OpenTelemetry traces.
 ARG FEATURES=""
 # The two binaries, whatever the app's package is called.
-ARG BINS="--bin server --bin clerk-sync"
+ARG BINS="--workspace --bin server --bin clerk-sync"
 
 # Dependencies first, in a layer of their own that only the manifests and Cargo.lock invalidate:
 # every target the manifests name gets an empty stand-in, so cargo compiles the dependencies
