@@ -52,8 +52,8 @@ pub fn connect_lazy(url: &str, settings: &DatabaseSettings) -> Result<PgPool, sq
     Ok(pool_options(settings).connect_lazy_with(options))
 }
 
-/// Pool options for `settings`. The statement timeout is set per connection with `SET` rather
-/// than as a startup parameter, which poolers such as PgBouncer (Neon, Supabase) refuse.
+/// Pool options for `settings`. The statement timeout is set per connection (`set_config`)
+/// rather than as a startup parameter, which poolers such as PgBouncer (Neon, Supabase) refuse.
 pub fn pool_options(settings: &DatabaseSettings) -> PgPoolOptions {
     let statement_timeout = settings.statement_timeout;
     PgPoolOptions::new()
