@@ -27,7 +27,9 @@ ARG BINS="--workspace --bin server --bin clerk-sync"
 # every target the manifests name gets an empty stand-in, so cargo compiles the dependencies
 # without our sources.
 COPY Cargo.toml Cargo.lock ./
-COPY crates/clerk-sync/Cargo.toml crates/clerk-sync/
+# The library's build script too: its manifest names it. (It only sets SQLX_OFFLINE; the query
+# data in crates/clerk-sync/.sqlx comes with the sources below, no database needed.)
+COPY crates/clerk-sync/Cargo.toml crates/clerk-sync/build.rs crates/clerk-sync/
 COPY crates/clerk-sync-cli/Cargo.toml crates/clerk-sync-cli/
 COPY crates/test-support/Cargo.toml crates/test-support/
 RUN for main in src/main.rs src/bin/shuttle.rs crates/clerk-sync-cli/src/main.rs \

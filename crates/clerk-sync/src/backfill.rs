@@ -17,7 +17,7 @@ use sqlx::{Acquire, PgPool};
 use crate::clerk::EnvelopeError;
 use crate::db::{self, Failure};
 use crate::delivery::Delivery;
-use crate::store::{ledger, Outcome, Tx};
+use crate::store::{cursors, ledger, Outcome, Tx};
 use crate::sync::{self, ApplyError};
 
 /// A listing of the Clerk Backend API that a backfill reads.
@@ -85,48 +85,17 @@ pub struct Cursor {
 
 /// The stored cursor of `resource`, if a backfill of it ever started.
 pub async fn cursor(pool: &PgPool, resource: Resource) -> Result<Option<Cursor>, sqlx::Error> {
-    let row: Option<(i64, Option<String>, Option<i64>, bool)> = sqlx::query_as(
-        "select next_offset, last_id, last_created_at, finished_at is not null
-         from clerk.backfill_cursors where resource = $1",
-    )
-    .bind(resource.name())
-    .fetch_optional(pool)
-    .await?;
-    Ok(
-        row.map(|(next_offset, last_id, last_created_at, finished)| Cursor {
-            next_offset,
-            last_id,
-            last_created_at,
-            finished,
-        }),
-    )
+    cursors::get(pool, resource).await
 }
 
 /// Starts `resource` over from offset 0.
 pub async fn restart(pool: &PgPool, resource: Resource) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "insert into clerk.backfill_cursors (resource) values ($1)
-         on conflict (resource) do update
-         set next_offset = 0, last_id = null, last_created_at = null,
-             started_at = now(), updated_at = now(),
-             finished_at = null",
-    )
-    .bind(resource.name())
-    .execute(pool)
-    .await?;
-    Ok(())
+    cursors::restart(pool, resource).await
 }
 
 /// Marks `resource` as read to its end.
 pub async fn finish(pool: &PgPool, resource: Resource) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "update clerk.backfill_cursors set finished_at = now(), updated_at = now()
-         where resource = $1",
-    )
-    .bind(resource.name())
-    .execute(pool)
-    .await?;
-    Ok(())
+    cursors::finish(pool, resource).await
 }
 
 /// Why an object of a listing cannot be written.
@@ -187,17 +156,7 @@ pub async fn write_page(
 ) -> Result<PageReport, ApplyError> {
     let mut tx = db::begin_write(pool).await?;
     let outcomes = apply_keeping_refused(&mut tx, snapshots).await?;
-    sqlx::query(
-        "update clerk.backfill_cursors
-         set next_offset = $2, last_id = $3, last_created_at = $4, updated_at = now()
-         where resource = $1",
-    )
-    .bind(resource.name())
-    .bind(cursor.next_offset)
-    .bind(&cursor.last_id)
-    .bind(cursor.last_created_at)
-    .execute(&mut *tx)
-    .await?;
+    cursors::advance(&mut tx, resource, cursor).await?;
     if dry_run {
         tx.rollback().await?;
     } else {

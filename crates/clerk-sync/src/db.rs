@@ -4,10 +4,10 @@ use std::str::FromStr;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, Executor, PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::config::DatabaseSettings;
-use crate::store::Tx;
+use crate::store::{session, Tx};
 
 /// The migrations in `migrations/`, embedded in the binary.
 ///
@@ -52,19 +52,15 @@ pub fn connect_lazy(url: &str, settings: &DatabaseSettings) -> Result<PgPool, sq
     Ok(pool_options(settings).connect_lazy_with(options))
 }
 
-/// Pool options for `settings`. The statement timeout is set per connection with `SET` rather
-/// than as a startup parameter, which poolers such as PgBouncer (Neon, Supabase) refuse.
+/// Pool options for `settings`. The statement timeout is set per connection (`set_config`)
+/// rather than as a startup parameter, which poolers such as PgBouncer (Neon, Supabase) refuse.
 pub fn pool_options(settings: &DatabaseSettings) -> PgPoolOptions {
-    let statement_timeout = settings.statement_timeout.as_millis();
+    let statement_timeout = settings.statement_timeout;
     PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout)
         .after_connect(move |conn, _meta| {
-            Box::pin(async move {
-                conn.execute(format!("set statement_timeout = {statement_timeout}").as_str())
-                    .await?;
-                Ok(())
-            })
+            Box::pin(async move { session::set_statement_timeout(conn, statement_timeout).await })
         })
 }
 
@@ -88,8 +84,7 @@ pub fn describe(err: &sqlx::Error) -> String {
 /// children that other transactions committed meanwhile, which only a fresh snapshot per
 /// statement gives. Set per transaction rather than per connection, so it holds behind poolers.
 pub async fn begin_write(pool: &PgPool) -> Result<Tx<'static>, sqlx::Error> {
-    pool.begin_with("begin isolation level read committed")
-        .await
+    session::begin_read_committed(pool).await
 }
 
 /// What a database error means for the delivery that met it.

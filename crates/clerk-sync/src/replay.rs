@@ -9,7 +9,7 @@ use sqlx::PgPool;
 
 use crate::db::{self, Failure};
 use crate::delivery::Delivery;
-use crate::store::{ledger, Outcome};
+use crate::store::{ledger, session, Outcome};
 use crate::sync;
 
 /// Which ledger rows to replay.
@@ -34,11 +34,11 @@ impl Selection {
         }
     }
 
-    /// What else a row must match.
-    fn condition(&self) -> &'static str {
+    /// Which rows, by status.
+    fn rows(&self) -> ledger::Rows {
         match self {
-            Self::Failed => ledger::UNPROJECTED,
-            Self::All | Self::Since(_) => "true",
+            Self::Failed => ledger::Rows::Unprojected,
+            Self::All | Self::Since(_) => ledger::Rows::All,
         }
     }
 }
@@ -46,27 +46,24 @@ impl Selection {
 /// Reads `--since`: a timestamp Postgres understands (`2026-11-27`, `2026-11-27T09:00:00Z`) or
 /// an interval back from now (`2 hours`, `3 days`). `None` if it is neither.
 pub async fn resolve_since(pool: &PgPool, text: &str) -> Result<Option<String>, sqlx::Error> {
-    for sql in [
-        "select $1::timestamptz::text",
-        "select (now() - $1::interval)::text",
-    ] {
-        match sqlx::query_scalar::<_, String>(sql)
-            .bind(text)
-            .fetch_one(pool)
-            .await
-        {
-            Ok(since) => return Ok(Some(since)),
-            // 22xxx: data exceptions, here "not a timestamp" / "not an interval".
-            Err(sqlx::Error::Database(err)) if err.code().is_some_and(|c| c.starts_with("22")) => {}
-            Err(err) => return Err(err),
-        }
+    match session::timestamp(pool, text).await {
+        Err(err) if is_data_exception(&err) => {}
+        since => return since.map(Some),
     }
-    Ok(None)
+    match session::ago(pool, text).await {
+        Err(err) if is_data_exception(&err) => Ok(None),
+        since => since.map(Some),
+    }
+}
+
+/// SQLSTATE class 22: here "not a timestamp" or "not an interval".
+fn is_data_exception(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(err) if err.code().is_some_and(|c| c.starts_with("22")))
 }
 
 /// How many rows `selection` holds.
 pub async fn count(pool: &PgPool, selection: &Selection) -> Result<i64, sqlx::Error> {
-    ledger::count_since(pool, selection.since(), selection.condition()).await
+    ledger::count_since(pool, selection.since(), selection.rows()).await
 }
 
 /// What a replay did, per event.
@@ -106,7 +103,7 @@ pub async fn replay(
     };
     let mut report = Report::default();
     loop {
-        let rows = ledger::page_after(pool, &after, selection.condition(), batch).await?;
+        let rows = ledger::page_after(pool, &after, selection.rows(), batch).await?;
         let Some(last) = rows.last() else {
             return Ok(report);
         };

@@ -159,7 +159,7 @@ pub async fn healthz(store: &State<Store>, writer: &State<Writer>) -> (Status, J
             }),
         );
     }
-    match sqlx::query("select 1").execute(&store.pool).await {
+    match crate::store::session::ping(&store.pool).await {
         Ok(_) => (Status::Ok, Json(Health { status: "ok" })),
         Err(err) => {
             tracing::warn!("health check failed: {}", db::describe(&err));

@@ -12,8 +12,23 @@ use crate::delivery::Delivery;
 /// concurrent delivery of the same svix-id waits here on the primary key until the first commits
 /// or rolls back.
 pub async fn insert(tx: &mut Tx<'_>, webhooks: &[&Delivery]) -> Result<Vec<String>, sqlx::Error> {
-    let envelopes = webhooks.iter().map(|w| w.envelope());
-    sqlx::query_scalar(
+    let svix_ids: Vec<&str> = webhooks.iter().map(|w| w.svix_id()).collect();
+    let event_types: Vec<&str> = webhooks
+        .iter()
+        .map(|w| w.envelope().event_type.as_str())
+        .collect();
+    let object_ids: Vec<Option<&str>> = webhooks.iter().map(|w| w.object_id()).collect();
+    let instance_ids: Vec<Option<&str>> = webhooks
+        .iter()
+        .map(|w| w.envelope().instance_id.as_deref())
+        .collect();
+    let at: Vec<Option<i64>> = webhooks
+        .iter()
+        .map(|w| w.envelope().occurred_at_millis())
+        .collect();
+    let bodies: Vec<&str> = webhooks.iter().map(|w| w.body()).collect();
+    // The `as` casts name the arrays' element types, which the macro cannot match with `&str`.
+    sqlx::query_scalar!(
         "insert into clerk.webhook_events
              (svix_id, event_type, object_id, instance_id, event_timestamp, status, body)
          select v.svix_id, v.event_type, v.object_id, v.instance_id, clerk.from_millis(v.at),
@@ -23,27 +38,13 @@ pub async fn insert(tx: &mut Tx<'_>, webhooks: &[&Delivery]) -> Result<Vec<Strin
          order by v.svix_id
          on conflict (svix_id) do nothing
          returning svix_id",
+        &svix_ids as &[&str],
+        &event_types as &[&str],
+        &object_ids as &[Option<&str>],
+        &instance_ids as &[Option<&str>],
+        &at as &[Option<i64>],
+        &bodies as &[&str],
     )
-    .bind(webhooks.iter().map(|w| w.svix_id()).collect::<Vec<_>>())
-    .bind(
-        envelopes
-            .clone()
-            .map(|e| e.event_type.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(webhooks.iter().map(|w| w.object_id()).collect::<Vec<_>>())
-    .bind(
-        envelopes
-            .clone()
-            .map(|e| e.instance_id.as_deref())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        envelopes
-            .map(|e| e.occurred_at_millis())
-            .collect::<Vec<_>>(),
-    )
-    .bind(webhooks.iter().map(|w| w.body()).collect::<Vec<_>>())
     .fetch_all(&mut **tx)
     .await
 }
@@ -58,7 +59,8 @@ pub async fn insert_failed(
     webhook: &Delivery,
     reason: &str,
 ) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(
+    let envelope = webhook.envelope();
+    let inserted = sqlx::query!(
         "insert into clerk.webhook_events
              (svix_id, event_type, object_id, instance_id, event_timestamp, status, body,
               failure_reason)
@@ -67,14 +69,14 @@ pub async fn insert_failed(
                       then clerk.from_millis($5) end,
                  'failed', $6, $7)
          on conflict (svix_id) do nothing",
+        webhook.svix_id(),
+        envelope.event_type.as_str(),
+        webhook.object_id(),
+        envelope.instance_id.as_deref(),
+        envelope.occurred_at_millis(),
+        webhook.body(),
+        reason,
     )
-    .bind(webhook.svix_id())
-    .bind(&webhook.envelope().event_type)
-    .bind(webhook.object_id())
-    .bind(&webhook.envelope().instance_id)
-    .bind(webhook.envelope().occurred_at_millis())
-    .bind(webhook.body())
-    .bind(reason)
     .execute(&mut **tx)
     .await?
     .rows_affected();
@@ -83,7 +85,7 @@ pub async fn insert_failed(
 
 /// Where a row stands in the ledger's `(received_at, svix_id)` order. Group commits give many
 /// rows one `received_at`, so the svix-id breaks ties.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Position {
     /// `received_at` as Postgres prints it (read back exactly, unlike a float).
     pub received_at: String,
@@ -92,51 +94,113 @@ pub struct Position {
 }
 
 /// A stored delivery, as a replay reads it.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct StoredEvent {
     /// Its place in the ledger.
-    #[sqlx(flatten)]
     pub position: Position,
     /// The body as stored.
     pub payload: String,
 }
 
-/// Rows received at or after `since` that match `condition` (an SQL condition on the ledger).
-pub async fn count_since(pool: &PgPool, since: &str, condition: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(&format!(
-        "select count(*) from clerk.webhook_events
-         where received_at >= $1::timestamptz and {condition}"
-    ))
-    .bind(since)
-    .fetch_one(pool)
-    .await
+/// Which ledger rows a statement reads or changes. Each is its own fixed statement (checked at
+/// compile time), so `Unprojected` keeps the partial index on those statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    /// Every row.
+    All,
+    /// The rows stored but not projected, `failed` or `unhandled`: what `replay --failed` picks
+    /// up.
+    Unprojected,
 }
 
-/// Up to `limit` rows after `after` that match `condition`, in `(received_at, svix_id)` order.
+/// Rows of `rows` received at or after `since` (a `timestamptz` literal).
+pub async fn count_since(pool: &PgPool, since: &str, rows: Rows) -> Result<i64, sqlx::Error> {
+    match rows {
+        Rows::All => {
+            sqlx::query_scalar!(
+                r#"select count(*) as "count!" from clerk.webhook_events
+                   where received_at >= $1::text::timestamptz"#,
+                since,
+            )
+            .fetch_one(pool)
+            .await
+        }
+        Rows::Unprojected => {
+            sqlx::query_scalar!(
+                r#"select count(*) as "count!" from clerk.webhook_events
+                   where received_at >= $1::text::timestamptz
+                     and status in ('failed', 'unhandled')"#,
+                since,
+            )
+            .fetch_one(pool)
+            .await
+        }
+    }
+}
+
+/// A ledger row as [`page_after`] reads it.
+struct PageRow {
+    received_at: String,
+    svix_id: String,
+    payload: String,
+}
+
+/// Up to `limit` of `rows` after `after`, in `(received_at, svix_id)` order.
 pub async fn page_after(
     pool: &PgPool,
     after: &Position,
-    condition: &str,
+    rows: Rows,
     limit: i64,
 ) -> Result<Vec<StoredEvent>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "select received_at::text as received_at, svix_id,
-                coalesce(body, payload::text) as payload
-         from clerk.webhook_events
-         where {condition} and received_at >= $1::timestamptz
-           and (received_at, svix_id) > ($1::timestamptz, $2)
-         order by received_at, svix_id
-         limit $3"
-    ))
-    .bind(&after.received_at)
-    .bind(&after.svix_id)
-    .bind(limit.max(1))
-    .fetch_all(pool)
-    .await
+    let limit = limit.max(1);
+    let page = match rows {
+        Rows::All => {
+            sqlx::query_as!(
+                PageRow,
+                r#"select received_at::text as "received_at!", svix_id,
+                          coalesce(body, payload::text) as "payload!"
+                   from clerk.webhook_events
+                   where received_at >= $1::text::timestamptz
+                     and (received_at, svix_id) > ($1::text::timestamptz, $2)
+                   order by received_at, svix_id
+                   limit $3"#,
+                after.received_at,
+                after.svix_id,
+                limit,
+            )
+            .fetch_all(pool)
+            .await?
+        }
+        Rows::Unprojected => {
+            sqlx::query_as!(
+                PageRow,
+                r#"select received_at::text as "received_at!", svix_id,
+                          coalesce(body, payload::text) as "payload!"
+                   from clerk.webhook_events
+                   where status in ('failed', 'unhandled')
+                     and received_at >= $1::text::timestamptz
+                     and (received_at, svix_id) > ($1::text::timestamptz, $2)
+                   order by received_at, svix_id
+                   limit $3"#,
+                after.received_at,
+                after.svix_id,
+                limit,
+            )
+            .fetch_all(pool)
+            .await?
+        }
+    };
+    Ok(page
+        .into_iter()
+        .map(|row| StoredEvent {
+            position: Position {
+                received_at: row.received_at,
+                svix_id: row.svix_id,
+            },
+            payload: row.payload,
+        })
+        .collect())
 }
-
-/// The statuses of events stored but not projected: what `replay --failed` picks up.
-pub const UNPROJECTED: &str = "status in ('failed', 'unhandled')";
 
 /// Records what applying each new delivery did, where it was not `applied` (the inserted default).
 pub async fn set_statuses(
@@ -148,41 +212,41 @@ pub async fn set_statuses(
         .copied()
         .filter(|(_, outcome)| *outcome != Outcome::Applied)
         .collect();
-    update_statuses(tx, &changed, "true").await
+    update_statuses(tx, &changed, Rows::All).await
 }
 
-/// Records what a replay did, for rows that were not projected before ([`UNPROJECTED`]); every
-/// other row keeps the status of its first delivery.
+/// Records what a replay did, for rows that were not projected before ([`Rows::Unprojected`]);
+/// every other row keeps the status of its first delivery.
 pub async fn set_replayed_statuses(
     tx: &mut Tx<'_>,
     outcomes: &[(&str, Outcome)],
 ) -> Result<(), sqlx::Error> {
-    update_statuses(tx, outcomes, UNPROJECTED).await
+    update_statuses(tx, outcomes, Rows::Unprojected).await
 }
 
 /// Records why Postgres refused a replayed event's values, on a row that was not projected before
-/// ([`UNPROJECTED`]); the others keep the status of their first delivery.
+/// ([`Rows::Unprojected`]); the others keep the status of their first delivery.
 pub async fn set_replay_failure(
     pool: &PgPool,
     svix_id: &str,
     reason: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!(
+    sqlx::query!(
         "update clerk.webhook_events set status = 'failed', failure_reason = $2
-         where svix_id = $1 and {UNPROJECTED}"
-    ))
-    .bind(svix_id)
-    .bind(reason)
+         where svix_id = $1 and status in ('failed', 'unhandled')",
+        svix_id,
+        reason,
+    )
     .execute(pool)
     .await?;
     Ok(())
 }
 
-/// One statement for all of `outcomes`, on rows that also match `condition`.
+/// One statement for all of `outcomes`, on those of them that are also among `rows`.
 async fn update_statuses(
     tx: &mut Tx<'_>,
     outcomes: &[(&str, Outcome)],
-    condition: &str,
+    rows: Rows,
 ) -> Result<(), sqlx::Error> {
     if outcomes.is_empty() {
         return Ok(());
@@ -191,17 +255,35 @@ async fn update_statuses(
         .iter()
         .map(|(id, outcome)| (*id, outcome.as_str()))
         .unzip();
-    sqlx::query(&format!(
-        "update clerk.webhook_events
-         set status = v.new_status,
-             failure_reason = case when v.new_status = 'failed' then failure_reason end
-         from unnest($1::text[], $2::text[]) as v(id, new_status)
-         where svix_id = v.id and status <> v.new_status and {condition}"
-    ))
-    .bind(ids)
-    .bind(statuses)
-    .execute(&mut **tx)
-    .await?;
+    match rows {
+        Rows::All => {
+            sqlx::query!(
+                "update clerk.webhook_events
+                 set status = v.new_status,
+                     failure_reason = case when v.new_status = 'failed' then failure_reason end
+                 from unnest($1::text[], $2::text[]) as v(id, new_status)
+                 where svix_id = v.id and status <> v.new_status",
+                &ids as &[&str],
+                &statuses as &[&str],
+            )
+            .execute(&mut **tx)
+            .await?
+        }
+        Rows::Unprojected => {
+            sqlx::query!(
+                "update clerk.webhook_events
+                 set status = v.new_status,
+                     failure_reason = case when v.new_status = 'failed' then failure_reason end
+                 from unnest($1::text[], $2::text[]) as v(id, new_status)
+                 where svix_id = v.id and status <> v.new_status
+                   and status in ('failed', 'unhandled')",
+                &ids as &[&str],
+                &statuses as &[&str],
+            )
+            .execute(&mut **tx)
+            .await?
+        }
+    };
     Ok(())
 }
 
@@ -211,15 +293,15 @@ pub async fn prune(pool: &PgPool, retention: Duration, batch: i64) -> Result<u64
     let retention = retention.max(MIN_RETENTION);
     let mut deleted = 0;
     loop {
-        let n = sqlx::query(
+        let n = sqlx::query!(
             "delete from clerk.webhook_events where svix_id in (
                  select svix_id from clerk.webhook_events
                  where received_at < now() - make_interval(secs => $1)
                  order by received_at
                  limit $2)",
+            retention.as_secs_f64(),
+            batch,
         )
-        .bind(retention.as_secs_f64())
-        .bind(batch)
         .execute(pool)
         .await?
         .rows_affected();

@@ -1,7 +1,15 @@
-//! SQL, and only here: the ledger, and the projections with the rules they share.
+//! SQL, and only here: the ledger, the projections with the rules they share, the backfill
+//! cursors, the counts `stats` prints, and the statements about the session itself.
+//!
+//! Fixed statements are `query!` and friends, checked at compile time against the migrations
+//! (the descriptions are committed in `.sqlx/`: `scripts/sqlx-prepare.sh`). What is built at run
+//! time takes its variable parts as types (`&'static` table definitions, enums), never text.
 
+pub mod cursors;
 pub mod ledger;
 pub mod projection;
+pub mod session;
+pub mod stats;
 pub mod tables;
 
 /// What applying one delivery did.
