@@ -72,7 +72,7 @@ pub struct Settings {
     pub metrics_token: Option<MetricsToken>,
 }
 
-/// Group commit: how deliveries share transactions (see [`crate::writer`]).
+/// Group commit: how deliveries share transactions (the stage's writer tasks).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchSettings {
     /// Most deliveries in one transaction.

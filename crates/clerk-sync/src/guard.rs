@@ -7,7 +7,7 @@
 //! sender cannot hold a connection open without limit.
 //!
 //! No SQL here. A refused request is answered by the guard's status and the JSON body that
-//! [`crate::routes::webhook_catcher`] renders from the reason stashed in the request.
+//! the webhook route's catcher renders from the reason stashed in the request.
 
 use std::ops::Deref;
 use std::time::{Duration, Instant, SystemTime};

@@ -233,7 +233,7 @@ impl ClerkSync {
 
     /// The Rocket stage: runs the migrations at ignition (launch fails if they cannot run),
     /// starts the writer, manages the pool ([`Store`]), the [`svix::Verifier`], the
-    /// [`guard::BodyTimeout`] and the [`writer::Writer`], and mounts the webhook route and its
+    /// [`guard::BodyTimeout`] and the writer (group commit), and mounts the webhook route and its
     /// JSON catcher at `settings.webhook_path`.
     pub fn stage(self) -> AdHoc {
         let Self {

@@ -233,7 +233,7 @@ pub enum ApplyError {
 /// Nothing is final until `tx` commits.
 ///
 /// The outcomes, and so the ledger and what hooks see, are those of delivering `webhooks` one
-/// by one in their order: see [`project`].
+/// by one in their order: the batch is cut into rounds where no two deliveries touch one row.
 pub async fn apply_batch(
     tx: &mut Tx<'_>,
     webhooks: &[&Delivery],
