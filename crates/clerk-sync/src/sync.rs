@@ -7,7 +7,7 @@ use crate::clerk::{ClerkEvent, DeletedObject};
 use crate::delivery::Delivery;
 use crate::hooks::{HookError, Hooks};
 use crate::store::projection::{self, LockKey, Projected, Rank, Row, Table, Tombstone, Upsert};
-use crate::store::tables::{ALL, ORGANIZATIONS, ORGANIZATION_DOMAINS, PERMISSIONS, ROLES, USERS};
+use crate::store::tables::ALL;
 use crate::store::{ledger, Outcome, Tx};
 
 /// What one event asks of the projections.
@@ -39,73 +39,13 @@ pub enum Change<'e> {
     Failed,
 }
 
-/// Where each event lands: the table of contents of the sync.
+/// What each event does to the projections: the catalogue that declares [`ClerkEvent`] lists
+/// it beside each type, as one of the steps below.
 pub fn changes(event: &ClerkEvent) -> Vec<Change<'_>> {
-    use ClerkEvent::*;
-    use Rank::*;
-    match event {
-        UserCreated(x) => write(x, Created),
-        UserUpdated(x) => write(x, Changed),
-        UserDeleted(x) => delete(x, &USERS),
-
-        SessionCreated(x) => write(x, Created),
-        SessionPending(x) => write(x, Changed),
-        SessionEnded(x) | SessionRemoved(x) | SessionRevoked(x) => write(x, Final),
-
-        OrganizationCreated(x) => write(x, Created),
-        OrganizationUpdated(x) => write(x, Changed),
-        OrganizationDeleted(x) => delete(x, &ORGANIZATIONS),
-
-        OrganizationDomainCreated(x) => write(x, Created),
-        OrganizationDomainUpdated(x) => write(x, Changed),
-        OrganizationDomainDeleted(x) => delete(x, &ORGANIZATION_DOMAINS),
-
-        OrganizationMembershipCreated(x) => write(x, Created),
-        OrganizationMembershipUpdated(x) => write(x, Changed),
-        // Clerk sends the whole membership on deletion: keep it as the last state, then delete.
-        OrganizationMembershipDeleted(x) => write_then_delete(x),
-
-        OrganizationInvitationCreated(x) => write(x, Created),
-        OrganizationInvitationAccepted(x) | OrganizationInvitationRevoked(x) => write(x, Final),
-
-        EmailCreated(x) => record(x),
-        SmsCreated(x) => record(x),
-
-        RoleCreated(x) => write(x, Created),
-        RoleUpdated(x) => write(x, Changed),
-        RoleDeleted(x) => delete(x, &ROLES),
-
-        PermissionCreated(x) => write(x, Created),
-        PermissionUpdated(x) => write(x, Changed),
-        PermissionDeleted(x) => delete(x, &PERMISSIONS),
-
-        WaitlistEntryCreated(x) => write(x, Created),
-        WaitlistEntryUpdated(x) => write(x, Changed),
-
-        SubscriptionCreated(x) => write(x, Created),
-        SubscriptionUpdated(x) | SubscriptionActive(x) | SubscriptionPastDue(x) => {
-            write(x, Changed)
-        }
-
-        SubscriptionItemCreated(x) | SubscriptionItemUpcoming(x) => write(x, Created),
-        SubscriptionItemUpdated(x)
-        | SubscriptionItemActive(x)
-        | SubscriptionItemFreeTrialEnding(x)
-        | SubscriptionItemPastDue(x)
-        | SubscriptionItemIncomplete(x) => write(x, Changed),
-        SubscriptionItemCanceled(x) | SubscriptionItemEnded(x) | SubscriptionItemAbandoned(x) => {
-            write(x, Final)
-        }
-
-        PaymentAttemptCreated(x) => write(x, Created),
-        PaymentAttemptUpdated(x) => write(x, Changed),
-
-        Unknown { .. } => vec![Change::Unhandled],
-        Unparsed { .. } => vec![Change::Failed],
-    }
+    event.changes()
 }
 
-/// Step: write the payload's row, at this point of its lifecycle.
+/// Catalogue step: write the payload's row, at this point of its lifecycle.
 pub(crate) fn write<T: Projected>(x: &T, rank: Rank) -> Vec<Change<'static>> {
     vec![Change::Upsert {
         table: T::TABLE,
@@ -115,12 +55,12 @@ pub(crate) fn write<T: Projected>(x: &T, rank: Rank) -> Vec<Change<'static>> {
     }]
 }
 
-/// Step: the object was deleted from `table`; the payload carries its id only.
+/// Catalogue step: the object was deleted from `table`; the payload carries its id only.
 pub(crate) fn delete<'e>(x: &'e DeletedObject, table: &'static Table) -> Vec<Change<'e>> {
     vec![Change::Delete { table, id: &x.id }]
 }
 
-/// Step: keep the whole object as its last state, then delete it (Clerk sends the
+/// Catalogue step: keep the whole object as its last state, then delete it (Clerk sends the
 /// whole membership on deletion).
 pub(crate) fn write_then_delete<T: Projected>(x: &T) -> Vec<Change<'_>> {
     let mut changes = write(x, Rank::Deleted);
@@ -131,7 +71,7 @@ pub(crate) fn write_then_delete<T: Projected>(x: &T) -> Vec<Change<'_>> {
     changes
 }
 
-/// Step: keep the event in the ledger only.
+/// Catalogue step: keep the event in the ledger only.
 pub(crate) fn record<T>(_: &T) -> Vec<Change<'static>> {
     vec![Change::Record]
 }
