@@ -680,6 +680,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_cascade_names_columns_of_its_child() {
+        for cascade in &CASCADES {
+            cascade.child.column_index(cascade.via);
+            match &cascade.effect {
+                Effect::Tombstone { when } => {
+                    if let Some(when) = when {
+                        cascade.child.column_index(when.column);
+                    }
+                }
+                Effect::Set { column, when, .. } => {
+                    cascade.child.column_index(column);
+                    cascade.child.column_index(when.column);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_child_inherits_every_parent_deletion_in_its_upsert() {
         let sql = build_upsert_sql(&ORGANIZATION_MEMBERSHIPS);
         assert!(sql.contains("least((select p.deleted_at from clerk.organizations p where p.id = v.organization_id), (select p.deleted_at from clerk.users p where p.id = v.user_id))"), "{sql}");

@@ -213,3 +213,56 @@ projected_table! {
         updated_at: Millis = x.updated_at,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::projection::Kind;
+    use super::ALL;
+
+    /// The columns `like clerk.projection_frame` adds to every projection, after the typed ones.
+    const FRAME: [&str; 6] = [
+        "data",
+        "deleted_at",
+        "synced_at",
+        "sync_version",
+        "sync_rank",
+        "sync_svix_id",
+    ];
+
+    /// A declaration that names a column the schema does not have, gives it another type, or
+    /// lists the columns in another order than the migrations fails here, not at run time.
+    #[sqlx::test]
+    async fn every_table_declares_the_columns_of_the_migrated_schema(pool: sqlx::PgPool) {
+        for table in ALL {
+            let (schema, name) = table.name.split_once('.').expect("schema-qualified");
+            let columns: Vec<(String, String)> = sqlx::query_as(
+                "select column_name::text, data_type::text from information_schema.columns
+                 where table_schema = $1 and table_name = $2 order by ordinal_position",
+            )
+            .bind(schema)
+            .bind(name)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            let schema_columns: Vec<(&str, &str)> = columns
+                .iter()
+                .map(|(column, kind)| (column.as_str(), kind.as_str()))
+                .filter(|(column, _)| *column != "id" && !FRAME.contains(column))
+                .collect();
+            let declared: Vec<(&str, &str)> = table
+                .columns
+                .iter()
+                .map(|column| {
+                    let kind = match column.kind {
+                        Kind::Text => "text",
+                        Kind::Int => "bigint",
+                        Kind::Bool => "boolean",
+                        Kind::Millis => "timestamp with time zone",
+                    };
+                    (column.name, kind)
+                })
+                .collect();
+            assert_eq!(declared, schema_columns, "{}", table.name);
+        }
+    }
+}
