@@ -3,11 +3,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::SystemTime;
 
-use crate::clerk::ClerkEvent;
+use crate::clerk::{ClerkEvent, DeletedObject};
 use crate::delivery::Delivery;
 use crate::hooks::{HookError, Hooks};
-use crate::store::projection::{self, LockKey, Rank, Row, Table, Tombstone, Upsert};
-use crate::store::tables::{self, *};
+use crate::store::projection::{self, LockKey, Projected, Rank, Row, Table, Tombstone, Upsert};
+use crate::store::tables::ALL;
 use crate::store::{ledger, Outcome, Tx};
 
 /// What one event asks of the projections.
@@ -39,181 +39,41 @@ pub enum Change<'e> {
     Failed,
 }
 
-fn upsert(
-    table: &'static Table,
-    row: Row,
-    updated_at: Option<i64>,
-    rank: Rank,
-) -> Vec<Change<'static>> {
+/// What each event does to the projections: the catalogue that declares [`ClerkEvent`] lists
+/// it beside each type, as one of the steps below.
+pub fn changes(event: &ClerkEvent) -> Vec<Change<'_>> {
+    event.changes()
+}
+
+/// Catalogue step: write the payload's row, at this point of its lifecycle.
+pub(crate) fn write<T: Projected>(x: &T, rank: Rank) -> Vec<Change<'static>> {
     vec![Change::Upsert {
-        table,
-        row,
-        updated_at,
+        table: T::TABLE,
+        row: x.row(),
+        updated_at: x.updated_at(),
         rank,
     }]
 }
 
-fn delete<'e>(table: &'static Table, id: &'e str) -> Vec<Change<'e>> {
-    vec![Change::Delete { table, id }]
+/// Catalogue step: the object was deleted from `table`; the payload carries its id only.
+pub(crate) fn delete<'e>(x: &'e DeletedObject, table: &'static Table) -> Vec<Change<'e>> {
+    vec![Change::Delete { table, id: &x.id }]
 }
 
-/// Where each event lands: the table of contents of the sync.
-pub fn changes(event: &ClerkEvent) -> Vec<Change<'_>> {
-    use ClerkEvent::*;
-    use Rank::*;
-    match event {
-        UserCreated(x) => upsert(&USERS, tables::user(x), x.updated_at, Created),
-        UserUpdated(x) => upsert(&USERS, tables::user(x), x.updated_at, Changed),
-        UserDeleted(x) => delete(&USERS, &x.id),
+/// Catalogue step: keep the whole object as its last state, then delete it (Clerk sends the
+/// whole membership on deletion).
+pub(crate) fn write_then_delete<T: Projected>(x: &T) -> Vec<Change<'_>> {
+    let mut changes = write(x, Rank::Deleted);
+    changes.push(Change::Delete {
+        table: T::TABLE,
+        id: x.id(),
+    });
+    changes
+}
 
-        SessionCreated(x) => upsert(&SESSIONS, tables::session(x), x.updated_at, Created),
-        SessionPending(x) => upsert(&SESSIONS, tables::session(x), x.updated_at, Changed),
-        SessionEnded(x) | SessionRemoved(x) | SessionRevoked(x) => {
-            upsert(&SESSIONS, tables::session(x), x.updated_at, Final)
-        }
-
-        OrganizationCreated(x) => upsert(
-            &ORGANIZATIONS,
-            tables::organization(x),
-            x.updated_at,
-            Created,
-        ),
-        OrganizationUpdated(x) => upsert(
-            &ORGANIZATIONS,
-            tables::organization(x),
-            x.updated_at,
-            Changed,
-        ),
-        OrganizationDeleted(x) => delete(&ORGANIZATIONS, &x.id),
-
-        OrganizationDomainCreated(x) => upsert(
-            &ORGANIZATION_DOMAINS,
-            tables::organization_domain(x),
-            x.updated_at,
-            Created,
-        ),
-        OrganizationDomainUpdated(x) => upsert(
-            &ORGANIZATION_DOMAINS,
-            tables::organization_domain(x),
-            x.updated_at,
-            Changed,
-        ),
-        OrganizationDomainDeleted(x) => delete(&ORGANIZATION_DOMAINS, &x.id),
-
-        OrganizationMembershipCreated(x) => upsert(
-            &ORGANIZATION_MEMBERSHIPS,
-            tables::organization_membership(x),
-            x.updated_at,
-            Created,
-        ),
-        OrganizationMembershipUpdated(x) => upsert(
-            &ORGANIZATION_MEMBERSHIPS,
-            tables::organization_membership(x),
-            x.updated_at,
-            Changed,
-        ),
-        // Clerk sends the whole membership on deletion: keep it as the last state, then delete.
-        OrganizationMembershipDeleted(x) => {
-            let mut changes = upsert(
-                &ORGANIZATION_MEMBERSHIPS,
-                tables::organization_membership(x),
-                x.updated_at,
-                Deleted,
-            );
-            changes.extend(delete(&ORGANIZATION_MEMBERSHIPS, &x.id));
-            changes
-        }
-
-        OrganizationInvitationCreated(x) => upsert(
-            &ORGANIZATION_INVITATIONS,
-            tables::organization_invitation(x),
-            x.updated_at,
-            Created,
-        ),
-        OrganizationInvitationAccepted(x) | OrganizationInvitationRevoked(x) => upsert(
-            &ORGANIZATION_INVITATIONS,
-            tables::organization_invitation(x),
-            x.updated_at,
-            Final,
-        ),
-
-        EmailCreated(_) | SmsCreated(_) => vec![Change::Record],
-
-        RoleCreated(x) => upsert(&ROLES, tables::role(x), x.updated_at, Created),
-        RoleUpdated(x) => upsert(&ROLES, tables::role(x), x.updated_at, Changed),
-        RoleDeleted(x) => delete(&ROLES, &x.id),
-
-        PermissionCreated(x) => upsert(&PERMISSIONS, tables::permission(x), x.updated_at, Created),
-        PermissionUpdated(x) => upsert(&PERMISSIONS, tables::permission(x), x.updated_at, Changed),
-        PermissionDeleted(x) => delete(&PERMISSIONS, &x.id),
-
-        WaitlistEntryCreated(x) => upsert(
-            &WAITLIST_ENTRIES,
-            tables::waitlist_entry(x),
-            x.updated_at,
-            Created,
-        ),
-        WaitlistEntryUpdated(x) => upsert(
-            &WAITLIST_ENTRIES,
-            tables::waitlist_entry(x),
-            x.updated_at,
-            Changed,
-        ),
-
-        SubscriptionCreated(x) => upsert(
-            &SUBSCRIPTIONS,
-            tables::subscription(x),
-            x.updated_at,
-            Created,
-        ),
-        SubscriptionUpdated(x) | SubscriptionActive(x) | SubscriptionPastDue(x) => upsert(
-            &SUBSCRIPTIONS,
-            tables::subscription(x),
-            x.updated_at,
-            Changed,
-        ),
-
-        SubscriptionItemCreated(x) | SubscriptionItemUpcoming(x) => upsert(
-            &SUBSCRIPTION_ITEMS,
-            tables::subscription_item(x),
-            x.updated_at,
-            Created,
-        ),
-        SubscriptionItemUpdated(x)
-        | SubscriptionItemActive(x)
-        | SubscriptionItemFreeTrialEnding(x)
-        | SubscriptionItemPastDue(x)
-        | SubscriptionItemIncomplete(x) => upsert(
-            &SUBSCRIPTION_ITEMS,
-            tables::subscription_item(x),
-            x.updated_at,
-            Changed,
-        ),
-        SubscriptionItemCanceled(x) | SubscriptionItemEnded(x) | SubscriptionItemAbandoned(x) => {
-            upsert(
-                &SUBSCRIPTION_ITEMS,
-                tables::subscription_item(x),
-                x.updated_at,
-                Final,
-            )
-        }
-
-        PaymentAttemptCreated(x) => upsert(
-            &PAYMENT_ATTEMPTS,
-            tables::payment_attempt(x),
-            x.updated_at,
-            Created,
-        ),
-        PaymentAttemptUpdated(x) => upsert(
-            &PAYMENT_ATTEMPTS,
-            tables::payment_attempt(x),
-            x.updated_at,
-            Changed,
-        ),
-
-        Unknown { .. } => vec![Change::Unhandled],
-        Unparsed { .. } => vec![Change::Failed],
-    }
+/// Catalogue step: keep the event in the ledger only.
+pub(crate) fn record<T>(_: &T) -> Vec<Change<'static>> {
+    vec![Change::Record]
 }
 
 /// Why a batch could not be applied.
@@ -388,7 +248,7 @@ struct Plan<'a> {
 
 impl<'a> Plan<'a> {
     fn upsert(&mut self, table: &'static Table, event: usize, upsert: Upsert<'a>) {
-        entry(&mut self.upserts, table).insert(upsert.row.id.clone(), (event, upsert));
+        entry(&mut self.upserts, table).insert(upsert.row.id().to_owned(), (event, upsert));
     }
 
     fn delete(&mut self, table: &'static Table, event: usize, tombstone: Tombstone<'a>) {
@@ -432,7 +292,7 @@ impl<'a> Plan<'a> {
                 .into_iter()
                 .collect();
             for (event, upsert) in events.into_iter().zip(&upserts) {
-                if changed.contains(&upsert.row.id) {
+                if changed.contains(upsert.row.id()) {
                     outcomes[event] = Outcome::Applied;
                 }
             }

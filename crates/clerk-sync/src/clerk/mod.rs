@@ -17,6 +17,10 @@ mod waitlist;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::store::projection::Rank::{Changed, Created, Final};
+use crate::store::tables::{ORGANIZATIONS, ORGANIZATION_DOMAINS, PERMISSIONS, ROLES, USERS};
+use crate::sync::{delete, record, write, write_then_delete, Change};
+
 pub use access::{Permission, Role};
 pub use billing::{Money, Payer, PaymentAttempt, Plan, Subscription, SubscriptionItem, Totals};
 pub use messages::{Email, Sms};
@@ -142,10 +146,16 @@ impl Envelope {
     }
 }
 
-/// Declares [`ClerkEvent`] from one table of `"type" => Variant(Payload)` lines, so the enum,
-/// the parser and the type names cannot drift apart.
+/// Declares [`ClerkEvent`] from one table of `"type" => Variant(Payload): step(..)` lines, so
+/// the enum, the parser, the type names and what each event does to the projections cannot
+/// drift apart. The step is one of [`crate::sync`]'s `write(rank)`, `delete(&TABLE)`,
+/// `write_then_delete()` and `record()`, called with the payload first: `write` takes only a
+/// payload that has a table, `delete` only a deleted object's id, or it does not compile.
 macro_rules! clerk_events {
-    ($( $(#[$doc:meta])* $event_type:literal => $variant:ident($payload:ty), )*) => {
+    ($(
+        $(#[$doc:meta])*
+        $event_type:literal => $variant:ident($payload:ty): $step:ident($($arg:expr),*),
+    )*) => {
         /// A Clerk event with its typed payload: one variant per event type Clerk documents, and
         /// [`ClerkEvent::Unknown`] for any other.
         #[derive(Debug, Clone)]
@@ -207,6 +217,15 @@ macro_rules! clerk_events {
                 }
             }
 
+            /// What the event does to the projections, as the catalogue lists it.
+            pub(crate) fn changes(&self) -> Vec<Change<'_>> {
+                match self {
+                    $( Self::$variant(payload) => $step(payload $(, $arg)*), )*
+                    Self::Unknown { .. } => vec![Change::Unhandled],
+                    Self::Unparsed { .. } => vec![Change::Failed],
+                }
+            }
+
             /// The event type, e.g. `user.created`.
             pub fn event_type(&self) -> &str {
                 match self {
@@ -222,109 +241,117 @@ macro_rules! clerk_events {
 
 clerk_events! {
     /// A user signed up or was created through the API.
-    "user.created" => UserCreated(User),
+    "user.created" => UserCreated(User): write(Created),
     /// Any change to a user; carries the whole new user.
-    "user.updated" => UserUpdated(User),
+    "user.updated" => UserUpdated(User): write(Changed),
     /// A user was deleted: a tombstone.
-    "user.deleted" => UserDeleted(DeletedObject),
+    "user.deleted" => UserDeleted(DeletedObject): delete(&USERS),
 
     /// A user signed in.
-    "session.created" => SessionCreated(Session),
+    "session.created" => SessionCreated(Session): write(Created),
     /// A session is waiting for a step (e.g. choosing an organization) before it is active.
-    "session.pending" => SessionPending(Session),
+    "session.pending" => SessionPending(Session): write(Changed),
     /// The user signed out.
-    "session.ended" => SessionEnded(Session),
+    "session.ended" => SessionEnded(Session): write(Final),
     /// The session was removed from its client.
-    "session.removed" => SessionRemoved(Session),
+    "session.removed" => SessionRemoved(Session): write(Final),
     /// The session was revoked (by the user elsewhere, or through the API).
-    "session.revoked" => SessionRevoked(Session),
+    "session.revoked" => SessionRevoked(Session): write(Final),
 
     /// An organization was created.
-    "organization.created" => OrganizationCreated(Organization),
+    "organization.created" => OrganizationCreated(Organization): write(Created),
     /// An organization changed.
-    "organization.updated" => OrganizationUpdated(Organization),
+    "organization.updated" => OrganizationUpdated(Organization): write(Changed),
     /// An organization was deleted: a tombstone.
-    "organization.deleted" => OrganizationDeleted(DeletedObject),
+    "organization.deleted" => OrganizationDeleted(DeletedObject): delete(&ORGANIZATIONS),
 
     /// A domain was added to an organization.
-    "organizationDomain.created" => OrganizationDomainCreated(OrganizationDomain),
+    "organizationDomain.created" => OrganizationDomainCreated(OrganizationDomain): write(Created),
     /// An organization domain changed (e.g. was verified).
-    "organizationDomain.updated" => OrganizationDomainUpdated(OrganizationDomain),
+    "organizationDomain.updated" => OrganizationDomainUpdated(OrganizationDomain): write(Changed),
     /// An organization domain was removed: a tombstone.
-    "organizationDomain.deleted" => OrganizationDomainDeleted(DeletedObject),
+    "organizationDomain.deleted" => OrganizationDomainDeleted(DeletedObject):
+        delete(&ORGANIZATION_DOMAINS),
 
     /// A user joined an organization.
-    "organizationMembership.created" => OrganizationMembershipCreated(OrganizationMembership),
+    "organizationMembership.created" => OrganizationMembershipCreated(OrganizationMembership):
+        write(Created),
     /// A membership changed (e.g. its role).
-    "organizationMembership.updated" => OrganizationMembershipUpdated(OrganizationMembership),
+    "organizationMembership.updated" => OrganizationMembershipUpdated(OrganizationMembership):
+        write(Changed),
     /// A user left or was removed; Clerk sends the whole membership, not a tombstone.
-    "organizationMembership.deleted" => OrganizationMembershipDeleted(OrganizationMembership),
+    "organizationMembership.deleted" => OrganizationMembershipDeleted(OrganizationMembership):
+        write_then_delete(),
 
     /// Someone was invited to an organization.
-    "organizationInvitation.created" => OrganizationInvitationCreated(OrganizationInvitation),
+    "organizationInvitation.created" => OrganizationInvitationCreated(OrganizationInvitation):
+        write(Created),
     /// An invitation was accepted.
-    "organizationInvitation.accepted" => OrganizationInvitationAccepted(OrganizationInvitation),
+    "organizationInvitation.accepted" => OrganizationInvitationAccepted(OrganizationInvitation):
+        write(Final),
     /// An invitation was revoked.
-    "organizationInvitation.revoked" => OrganizationInvitationRevoked(OrganizationInvitation),
+    "organizationInvitation.revoked" => OrganizationInvitationRevoked(OrganizationInvitation):
+        write(Final),
 
     /// An email for you to deliver (when you send Clerk's emails yourself). Ledger only.
-    "email.created" => EmailCreated(Email),
+    "email.created" => EmailCreated(Email): record(),
     /// An SMS for you to deliver (when you send Clerk's SMS yourself). Ledger only.
-    "sms.created" => SmsCreated(Sms),
+    "sms.created" => SmsCreated(Sms): record(),
 
     /// An organization role was created.
-    "role.created" => RoleCreated(Role),
+    "role.created" => RoleCreated(Role): write(Created),
     /// A role changed.
-    "role.updated" => RoleUpdated(Role),
+    "role.updated" => RoleUpdated(Role): write(Changed),
     /// A role was deleted: a tombstone.
-    "role.deleted" => RoleDeleted(DeletedObject),
+    "role.deleted" => RoleDeleted(DeletedObject): delete(&ROLES),
 
     /// An organization permission was created.
-    "permission.created" => PermissionCreated(Permission),
+    "permission.created" => PermissionCreated(Permission): write(Created),
     /// A permission changed.
-    "permission.updated" => PermissionUpdated(Permission),
+    "permission.updated" => PermissionUpdated(Permission): write(Changed),
     /// A permission was deleted: a tombstone.
-    "permission.deleted" => PermissionDeleted(DeletedObject),
+    "permission.deleted" => PermissionDeleted(DeletedObject): delete(&PERMISSIONS),
 
     /// Someone joined the waitlist.
-    "waitlistEntry.created" => WaitlistEntryCreated(WaitlistEntry),
+    "waitlistEntry.created" => WaitlistEntryCreated(WaitlistEntry): write(Created),
     /// A waitlist entry changed (e.g. was invited).
-    "waitlistEntry.updated" => WaitlistEntryUpdated(WaitlistEntry),
+    "waitlistEntry.updated" => WaitlistEntryUpdated(WaitlistEntry): write(Changed),
 
     /// A billing subscription was created.
-    "subscription.created" => SubscriptionCreated(Subscription),
+    "subscription.created" => SubscriptionCreated(Subscription): write(Created),
     /// A subscription changed.
-    "subscription.updated" => SubscriptionUpdated(Subscription),
+    "subscription.updated" => SubscriptionUpdated(Subscription): write(Changed),
     /// A subscription became active.
-    "subscription.active" => SubscriptionActive(Subscription),
+    "subscription.active" => SubscriptionActive(Subscription): write(Changed),
     /// A subscription's payment is overdue.
-    "subscription.pastDue" => SubscriptionPastDue(Subscription),
+    "subscription.pastDue" => SubscriptionPastDue(Subscription): write(Changed),
 
     /// A subscription item was created (declared by Clerk's SDK; no published example).
-    "subscriptionItem.created" => SubscriptionItemCreated(SubscriptionItem),
+    "subscriptionItem.created" => SubscriptionItemCreated(SubscriptionItem): write(Created),
     /// A subscription item changed.
-    "subscriptionItem.updated" => SubscriptionItemUpdated(SubscriptionItem),
+    "subscriptionItem.updated" => SubscriptionItemUpdated(SubscriptionItem): write(Changed),
     /// A subscription item became active.
-    "subscriptionItem.active" => SubscriptionItemActive(SubscriptionItem),
+    "subscriptionItem.active" => SubscriptionItemActive(SubscriptionItem): write(Changed),
     /// A subscription item is scheduled to start.
-    "subscriptionItem.upcoming" => SubscriptionItemUpcoming(SubscriptionItem),
+    "subscriptionItem.upcoming" => SubscriptionItemUpcoming(SubscriptionItem): write(Created),
     /// A free trial ends soon.
-    "subscriptionItem.freeTrialEnding" => SubscriptionItemFreeTrialEnding(SubscriptionItem),
+    "subscriptionItem.freeTrialEnding" => SubscriptionItemFreeTrialEnding(SubscriptionItem):
+        write(Changed),
     /// A subscription item's payment is overdue.
-    "subscriptionItem.pastDue" => SubscriptionItemPastDue(SubscriptionItem),
+    "subscriptionItem.pastDue" => SubscriptionItemPastDue(SubscriptionItem): write(Changed),
     /// A subscription item's first payment has not completed.
-    "subscriptionItem.incomplete" => SubscriptionItemIncomplete(SubscriptionItem),
+    "subscriptionItem.incomplete" => SubscriptionItemIncomplete(SubscriptionItem): write(Changed),
     /// A subscription item was canceled (it runs to the end of its period).
-    "subscriptionItem.canceled" => SubscriptionItemCanceled(SubscriptionItem),
+    "subscriptionItem.canceled" => SubscriptionItemCanceled(SubscriptionItem): write(Final),
     /// A subscription item ended.
-    "subscriptionItem.ended" => SubscriptionItemEnded(SubscriptionItem),
+    "subscriptionItem.ended" => SubscriptionItemEnded(SubscriptionItem): write(Final),
     /// A subscription item was abandoned before it started.
-    "subscriptionItem.abandoned" => SubscriptionItemAbandoned(SubscriptionItem),
+    "subscriptionItem.abandoned" => SubscriptionItemAbandoned(SubscriptionItem): write(Final),
 
     /// A payment attempt started.
-    "paymentAttempt.created" => PaymentAttemptCreated(PaymentAttempt),
+    "paymentAttempt.created" => PaymentAttemptCreated(PaymentAttempt): write(Created),
     /// A payment attempt succeeded or failed.
-    "paymentAttempt.updated" => PaymentAttemptUpdated(PaymentAttempt),
+    "paymentAttempt.updated" => PaymentAttemptUpdated(PaymentAttempt): write(Changed),
 }
 
 /// What a syntactically valid JSON text has that Postgres's `jsonb` cannot take, if anything.

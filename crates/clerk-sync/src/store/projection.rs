@@ -21,7 +21,8 @@ use sqlx::{Postgres, Row as _};
 
 use super::Tx;
 use crate::store::tables::{
-    ORGANIZATIONS, ORGANIZATION_INVITATIONS, ORGANIZATION_MEMBERSHIPS, SESSIONS, USERS,
+    organization_invitations, organization_memberships, sessions, ORGANIZATIONS,
+    ORGANIZATION_INVITATIONS, ORGANIZATION_MEMBERSHIPS, SESSIONS, USERS,
 };
 
 /// The type of a typed column.
@@ -37,7 +38,8 @@ pub enum Kind {
     Millis,
 }
 
-/// A typed column of a projection.
+/// A typed column of a projection: a `static` declared by [`projected_table!`], so statements
+/// and cascades name it by reference, never by a string.
 #[derive(Debug)]
 pub struct Column {
     /// Its name.
@@ -47,13 +49,14 @@ pub struct Column {
 }
 
 /// A projected table: `id text primary key`, its typed columns, `data jsonb`, `deleted_at`,
-/// `synced_at` and the ordering key.
+/// `synced_at` and the ordering key. Declared with [`projected_table!`], together with the row
+/// its payload type writes.
 #[derive(Debug)]
 pub struct Table {
     /// Schema-qualified name, e.g. `clerk.users`.
     pub name: &'static str,
     /// The typed columns, in the order rows list their values.
-    pub columns: &'static [Column],
+    pub columns: &'static [&'static Column],
     /// Whether Clerk sends deletions for it. If not, `deleted_at` only reflects cascades and is
     /// recomputed on every write.
     pub deletable: bool,
@@ -62,8 +65,12 @@ pub struct Table {
 }
 
 impl Table {
-    /// Describes a projected table.
-    pub const fn new(name: &'static str, columns: &'static [Column], deletable: bool) -> Self {
+    /// Describes a projected table; only [`projected_table!`] calls it.
+    pub(super) const fn new(
+        name: &'static str,
+        columns: &'static [&'static Column],
+        deletable: bool,
+    ) -> Self {
         Self {
             name,
             columns,
@@ -73,40 +80,99 @@ impl Table {
         }
     }
 
-    fn column_index(&self, name: &str) -> usize {
+    fn column_index(&self, column: &Column) -> usize {
         self.columns
             .iter()
-            .position(|column| column.name == name)
-            .unwrap_or_else(|| panic!("{} has no column {name}", self.name))
+            .position(|c| std::ptr::eq(*c, column))
+            .unwrap_or_else(|| panic!("{} has no column {}", self.name, column.name))
     }
 }
 
-/// A typed column value.
+/// A column's name from its identifier: `r#type` is `type`.
+#[doc(hidden)]
+pub const fn unraw(ident: &'static str) -> &'static str {
+    match ident.as_bytes() {
+        [b'r', b'#', ..] => ident.split_at(2).1,
+        _ => ident,
+    }
+}
+
+/// A payload type that has a projected table. Implemented only by [`projected_table!`], from
+/// the same list of columns the table's statements are built from.
+pub trait Projected {
+    /// Its table.
+    const TABLE: &'static Table;
+    /// Its Clerk id.
+    fn id(&self) -> &str;
+    /// The row it writes: one value per column of [`Projected::TABLE`], in their order.
+    fn row(&self) -> Row;
+    /// Its `updated_at`, which orders its writes (else the envelope time does).
+    fn updated_at(&self) -> Option<i64>;
+}
+
+/// Declares a projected table from one list of `column: Kind = value` lines: the column
+/// `static`s (in a module named after the table), the [`Table`] and the payload type's
+/// [`Projected`] impl all come from it, so a column's name, type, value and bind position cannot
+/// disagree. A value that does not fit its kind does not compile; the names and kinds are
+/// checked against the migrated schema by a test.
+macro_rules! projected_table {
+    (
+        $(#[$doc:meta])*
+        $table:ident in $columns:ident = $name:literal, deletable: $deletable:literal,
+        from $payload:ident: $type:ty {
+            $( $column:ident: $kind:ident = $value:expr, )+
+        }
+    ) => {
+        #[doc = concat!("The typed columns of `", $name, "`.")]
+        #[allow(non_upper_case_globals)]
+        pub mod $columns {
+            use $crate::store::projection::{Column, Kind};
+            $(
+                #[doc = concat!("`", stringify!($column), "`")]
+                pub static $column: Column = Column {
+                    name: $crate::store::projection::unraw(stringify!($column)),
+                    kind: Kind::$kind,
+                };
+            )+
+        }
+
+        $(#[$doc])*
+        pub static $table: Table = Table::new($name, &[$(&$columns::$column),+], $deletable);
+
+        impl Projected for $type {
+            const TABLE: &'static Table = &$table;
+
+            fn id(&self) -> &str {
+                &self.id
+            }
+
+            fn row(&self) -> Row {
+                let $payload = self;
+                Row::new(&$payload.id, vec![$( Value::$kind(Cell::cell($value)), )+])
+            }
+
+            fn updated_at(&self) -> Option<i64> {
+                self.updated_at
+            }
+        }
+    };
+}
+pub(super) use projected_table;
+
+/// A typed column value; its variant is its column's [`Kind`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     /// For [`Kind::Text`].
     Text(Option<String>),
-    /// For [`Kind::Int`] and [`Kind::Millis`].
+    /// For [`Kind::Int`].
     Int(Option<i64>),
     /// For [`Kind::Bool`].
     Bool(Option<bool>),
+    /// For [`Kind::Millis`].
+    Millis(Option<i64>),
 }
 
 impl Value {
-    /// A text value from an optional string slice.
-    pub fn text(value: Option<&str>) -> Self {
-        Self::Text(value.map(str::to_owned))
-    }
-
-    fn fits(&self, kind: Kind) -> bool {
-        matches!(
-            (self, kind),
-            (Self::Text(_), Kind::Text)
-                | (Self::Int(_), Kind::Int | Kind::Millis)
-                | (Self::Bool(_), Kind::Bool)
-        )
-    }
-
     fn text_value(&self) -> Option<String> {
         match self {
             Self::Text(value) => value.clone(),
@@ -116,7 +182,7 @@ impl Value {
 
     fn int_value(&self) -> Option<i64> {
         match self {
-            Self::Int(value) => *value,
+            Self::Int(value) | Self::Millis(value) => *value,
             _ => None,
         }
     }
@@ -126,6 +192,37 @@ impl Value {
             Self::Bool(value) => *value,
             _ => None,
         }
+    }
+}
+
+/// What a payload field can be turned into for a column: `Option<&str>` and `&Option<String>`
+/// for text, `Option<i64>` for numbers and times, `Option<bool>` for booleans.
+pub trait Cell<T> {
+    /// The column value.
+    fn cell(self) -> T;
+}
+
+impl Cell<Option<String>> for Option<&str> {
+    fn cell(self) -> Option<String> {
+        self.map(str::to_owned)
+    }
+}
+
+impl Cell<Option<String>> for &Option<String> {
+    fn cell(self) -> Option<String> {
+        self.clone()
+    }
+}
+
+impl Cell<Option<i64>> for Option<i64> {
+    fn cell(self) -> Option<i64> {
+        self
+    }
+}
+
+impl Cell<Option<bool>> for Option<bool> {
+    fn cell(self) -> Option<bool> {
+        self
     }
 }
 
@@ -143,13 +240,26 @@ pub enum Rank {
     Deleted = 3,
 }
 
-/// One row to write: the id and the typed values in the table's column order.
+/// One row to write: the id and the typed values in the table's column order. Only a
+/// [`Projected`] payload makes one.
 #[derive(Debug, Clone)]
 pub struct Row {
+    id: String,
+    values: Vec<Value>,
+}
+
+impl Row {
+    pub(super) fn new(id: &str, values: Vec<Value>) -> Self {
+        Self {
+            id: id.to_owned(),
+            values,
+        }
+    }
+
     /// The Clerk id.
-    pub id: String,
-    /// One value per typed column.
-    pub values: Vec<Value>,
+    pub fn id(&self) -> &str {
+        &self.id
+    }
 }
 
 /// A write of a payload into its table.
@@ -178,22 +288,48 @@ pub struct Tombstone<'a> {
     pub at: i64,
 }
 
+/// A condition on a column of the child row: it holds one of some values.
+#[derive(Debug)]
+pub struct Condition {
+    /// The column.
+    pub column: &'static Column,
+    /// The values, as text literals (constants of this crate, never data).
+    pub any_of: &'static [&'static str],
+}
+
+impl Condition {
+    /// The condition over the child row `v`, as SQL.
+    fn sql(&self) -> String {
+        let literals: Vec<String> = self.any_of.iter().map(|value| literal(value)).collect();
+        match literals.as_slice() {
+            [one] => format!("v.{} = {one}", self.column.name),
+            _ => format!("v.{} in ({})", self.column.name, literals.join(", ")),
+        }
+    }
+}
+
+/// A text constant as SQL. Every one is a `&'static str` of this crate; a quote in one is a bug.
+fn literal(value: &'static str) -> String {
+    assert!(!value.contains('\''), "a quote in the constant {value}");
+    format!("'{value}'")
+}
+
 /// What a deleted parent does to a child row.
 #[derive(Debug)]
 pub enum Effect {
-    /// The child is deleted too — when the condition on the child (as `v`) holds, if one is given.
+    /// The child is deleted too — when the condition on the child holds, if one is given.
     Tombstone {
-        /// SQL condition over the child row `v`.
-        when: Option<&'static str>,
+        /// Which children.
+        when: Option<Condition>,
     },
-    /// A column of the child is set, when the condition on the child (as `v`) holds.
+    /// A column of the child is set, when the condition on the child holds.
     Set {
         /// The column.
-        column: &'static str,
-        /// Its new value, as SQL.
-        value: &'static str,
-        /// SQL condition over the child row `v`.
-        when: &'static str,
+        column: &'static Column,
+        /// Its new value, a text constant.
+        to: &'static str,
+        /// Which children.
+        when: Condition,
     },
 }
 
@@ -205,7 +341,7 @@ pub struct Cascade {
     /// The child table.
     pub child: &'static Table,
     /// The child's column that holds the parent id.
-    pub via: &'static str,
+    pub via: &'static Column,
     /// What the parent's deletion does.
     pub effect: Effect,
 }
@@ -215,31 +351,37 @@ pub static CASCADES: [Cascade; 4] = [
     Cascade {
         parent: &ORGANIZATIONS,
         child: &ORGANIZATION_MEMBERSHIPS,
-        via: "organization_id",
+        via: &organization_memberships::organization_id,
         effect: Effect::Tombstone { when: None },
     },
     Cascade {
         parent: &ORGANIZATIONS,
         child: &ORGANIZATION_INVITATIONS,
-        via: "organization_id",
+        via: &organization_invitations::organization_id,
         effect: Effect::Tombstone {
-            when: Some("v.status = 'pending'"),
+            when: Some(Condition {
+                column: &organization_invitations::status,
+                any_of: &["pending"],
+            }),
         },
     },
     Cascade {
         parent: &USERS,
         child: &ORGANIZATION_MEMBERSHIPS,
-        via: "user_id",
+        via: &organization_memberships::user_id,
         effect: Effect::Tombstone { when: None },
     },
     Cascade {
         parent: &USERS,
         child: &SESSIONS,
-        via: "user_id",
+        via: &sessions::user_id,
         effect: Effect::Set {
-            column: "status",
-            value: "'ended'",
-            when: "v.status in ('active', 'pending')",
+            column: &sessions::status,
+            to: "ended",
+            when: Condition {
+                column: &sessions::status,
+                any_of: &["active", "pending"],
+            },
         },
     },
 ];
@@ -271,16 +413,18 @@ fn column_expr(table: &Table, column: &Column) -> String {
         _ => format!("v.{}", column.name),
     };
     cascades_to(table)
-        .find_map(|cascade| match cascade.effect {
+        .find_map(|cascade| match &cascade.effect {
             Effect::Set {
                 column: set,
-                value,
+                to,
                 when,
-            } if set == column.name => Some(format!(
+            } if std::ptr::eq(*set, column) => Some(format!(
                 "case when ({when}) and exists (select 1 from {parent} p where p.id = v.{via} \
-                 and p.deleted_at is not null) then {value} else {plain} end",
+                 and p.deleted_at is not null) then {to} else {plain} end",
+                when = when.sql(),
                 parent = cascade.parent.name,
-                via = cascade.via,
+                via = cascade.via.name,
+                to = literal(to),
             )),
             _ => None,
         })
@@ -290,14 +434,14 @@ fn column_expr(table: &Table, column: &Column) -> String {
 /// The `deleted_at` a written row inherits from deleted parents.
 fn inherited_deleted_at(table: &Table) -> String {
     let inherited: Vec<String> = cascades_to(table)
-        .filter_map(|cascade| match cascade.effect {
+        .filter_map(|cascade| match &cascade.effect {
             Effect::Tombstone { when } => {
                 let parent = format!(
                     "(select p.deleted_at from {} p where p.id = v.{})",
-                    cascade.parent.name, cascade.via
+                    cascade.parent.name, cascade.via.name
                 );
                 Some(match when {
-                    Some(when) => format!("case when {when} then {parent} end"),
+                    Some(when) => format!("case when {} then {parent} end", when.sql()),
                     None => parent,
                 })
             }
@@ -377,16 +521,14 @@ fn build_tombstone_sql(table: &Table) -> String {
 /// are locked in id order first, so two cascades meeting on the same rows (a user's and an
 /// organization's, on their memberships) take them in one order and cannot deadlock.
 fn cascade_sql(cascade: &Cascade) -> String {
-    let (set, when) = match cascade.effect {
+    let (set, when) = match &cascade.effect {
         Effect::Tombstone { when } => (
             "deleted_at = least(v.deleted_at, p.deleted_at)".to_owned(),
-            when,
+            when.as_ref(),
         ),
-        Effect::Set {
-            column,
-            value,
-            when,
-        } => (format!("{column} = {value}"), Some(when)),
+        Effect::Set { column, to, when } => {
+            (format!("{} = {}", column.name, literal(to)), Some(when))
+        }
     };
     format!(
         "update {child} as v set {set}, synced_at = now()
@@ -398,8 +540,10 @@ fn cascade_sql(cascade: &Cascade) -> String {
          where v.id = p.id",
         child = cascade.child.name,
         parent = cascade.parent.name,
-        via = cascade.via,
-        when = when.map(|w| format!(" and ({w})")).unwrap_or_default(),
+        via = cascade.via.name,
+        when = when
+            .map(|w| format!(" and ({})", w.sql()))
+            .unwrap_or_default(),
     )
 }
 
@@ -411,24 +555,6 @@ pub async fn upsert(
     table: &'static Table,
     upserts: &[Upsert<'_>],
 ) -> Result<Vec<String>, sqlx::Error> {
-    for upsert in upserts {
-        debug_assert_eq!(
-            upsert.row.values.len(),
-            table.columns.len(),
-            "{}",
-            table.name
-        );
-        debug_assert!(
-            upsert
-                .row
-                .values
-                .iter()
-                .zip(table.columns)
-                .all(|(v, c)| v.fits(c.kind)),
-            "{}: a value does not fit its column",
-            table.name
-        );
-    }
     let sql = table.upsert_sql.get_or_init(|| build_upsert_sql(table));
     let mut query = sqlx::query(sql).bind(
         upserts
@@ -552,6 +678,24 @@ pub async fn take_locks(tx: &mut Tx<'_>, locks: &[LockKey]) -> Result<(), sqlx::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_cascade_names_columns_of_its_child() {
+        for cascade in &CASCADES {
+            cascade.child.column_index(cascade.via);
+            match &cascade.effect {
+                Effect::Tombstone { when } => {
+                    if let Some(when) = when {
+                        cascade.child.column_index(when.column);
+                    }
+                }
+                Effect::Set { column, when, .. } => {
+                    cascade.child.column_index(column);
+                    cascade.child.column_index(when.column);
+                }
+            }
+        }
+    }
 
     #[test]
     fn a_child_inherits_every_parent_deletion_in_its_upsert() {

@@ -1,62 +1,12 @@
-//! The projected tables and how each payload fills its typed columns. The rules they all follow
-//! live in [`super::projection`]; the DDL in `migrations/`.
+//! The projected tables, each declared once: its columns and how its payload fills them, one
+//! `column: Kind = value` line per column. The rules they all follow live in
+//! [`super::projection`]; the DDL in `migrations/`.
 
-use super::projection::{Column, Kind, Row, Table, Value};
+use super::projection::{projected_table, Cell, Projected, Row, Table, Value};
 use crate::clerk::{
     Organization, OrganizationDomain, OrganizationInvitation, OrganizationMembership,
     PaymentAttempt, Permission, Role, Session, Subscription, SubscriptionItem, User, WaitlistEntry,
 };
-
-const fn text(name: &'static str) -> Column {
-    Column {
-        name,
-        kind: Kind::Text,
-    }
-}
-
-const fn int(name: &'static str) -> Column {
-    Column {
-        name,
-        kind: Kind::Int,
-    }
-}
-
-const fn boolean(name: &'static str) -> Column {
-    Column {
-        name,
-        kind: Kind::Bool,
-    }
-}
-
-const fn millis(name: &'static str) -> Column {
-    Column {
-        name,
-        kind: Kind::Millis,
-    }
-}
-
-fn t(value: Option<&str>) -> Value {
-    Value::text(value)
-}
-
-fn s(value: &Option<String>) -> Value {
-    Value::text(value.as_deref())
-}
-
-fn i(value: Option<i64>) -> Value {
-    Value::Int(value)
-}
-
-fn b(value: Option<bool>) -> Value {
-    Value::Bool(value)
-}
-
-fn row(id: &str, values: Vec<Value>) -> Row {
-    Row {
-        id: id.to_owned(),
-        values,
-    }
-}
 
 /// Every projection, parents before children: the order batches write in.
 pub static ALL: [&Table; 12] = [
@@ -74,412 +24,245 @@ pub static ALL: [&Table; 12] = [
     &PAYMENT_ATTEMPTS,
 ];
 
-/// `clerk.users`
-pub static USERS: Table = Table::new(
-    "clerk.users",
-    &[
-        text("primary_email"),
-        text("primary_phone_number"),
-        text("username"),
-        text("first_name"),
-        text("last_name"),
-        text("image_url"),
-        text("external_id"),
-        boolean("banned"),
-        millis("last_sign_in_at"),
-        millis("last_active_at"),
-        millis("created_at"),
-        millis("updated_at"),
-    ],
-    true,
-);
-
-/// A user's row.
-pub fn user(u: &User) -> Row {
-    row(
-        &u.id,
-        vec![
-            t(u.primary_email()),
-            t(u.primary_phone_number()),
-            s(&u.username),
-            s(&u.first_name),
-            s(&u.last_name),
-            t(u.image_url()),
-            s(&u.external_id),
-            b(u.banned),
-            i(u.last_sign_in_at),
-            i(u.last_active_at),
-            i(u.created_at),
-            i(u.updated_at),
-        ],
-    )
+projected_table! {
+    /// `clerk.users`
+    USERS in users = "clerk.users", deletable: true,
+    from u: User {
+        primary_email: Text = u.primary_email(),
+        primary_phone_number: Text = u.primary_phone_number(),
+        username: Text = &u.username,
+        first_name: Text = &u.first_name,
+        last_name: Text = &u.last_name,
+        image_url: Text = u.image_url(),
+        external_id: Text = &u.external_id,
+        banned: Bool = u.banned,
+        last_sign_in_at: Millis = u.last_sign_in_at,
+        last_active_at: Millis = u.last_active_at,
+        created_at: Millis = u.created_at,
+        updated_at: Millis = u.updated_at,
+    }
 }
 
-/// `clerk.sessions`
-pub static SESSIONS: Table = Table::new(
-    "clerk.sessions",
-    &[
-        text("user_id"),
-        text("client_id"),
-        text("status"),
-        text("last_active_organization_id"),
-        millis("last_active_at"),
-        millis("expire_at"),
-        millis("abandon_at"),
-        millis("created_at"),
-        millis("updated_at"),
-    ],
-    false,
-);
-
-/// A session's row.
-pub fn session(x: &Session) -> Row {
-    row(
-        &x.id,
-        vec![
-            s(&x.user_id),
-            s(&x.client_id),
-            s(&x.status),
-            s(&x.last_active_organization_id),
-            i(x.last_active_at),
-            i(x.expire_at),
-            i(x.abandon_at),
-            i(x.created_at),
-            i(x.updated_at),
-        ],
-    )
+projected_table! {
+    /// `clerk.sessions`
+    SESSIONS in sessions = "clerk.sessions", deletable: false,
+    from x: Session {
+        user_id: Text = &x.user_id,
+        client_id: Text = &x.client_id,
+        status: Text = &x.status,
+        last_active_organization_id: Text = &x.last_active_organization_id,
+        last_active_at: Millis = x.last_active_at,
+        expire_at: Millis = x.expire_at,
+        abandon_at: Millis = x.abandon_at,
+        created_at: Millis = x.created_at,
+        updated_at: Millis = x.updated_at,
+    }
 }
 
-/// `clerk.organizations`
-pub static ORGANIZATIONS: Table = Table::new(
-    "clerk.organizations",
-    &[
-        text("name"),
-        text("slug"),
-        text("image_url"),
-        text("created_by"),
-        int("members_count"),
-        int("max_allowed_memberships"),
-        millis("created_at"),
-        millis("updated_at"),
-    ],
-    true,
-);
-
-/// An organization's row.
-pub fn organization(o: &Organization) -> Row {
-    row(
-        &o.id,
-        vec![
-            s(&o.name),
-            s(&o.slug),
-            t(o.image_url()),
-            s(&o.created_by),
-            i(o.members_count),
-            i(o.max_allowed_memberships),
-            i(o.created_at),
-            i(o.updated_at),
-        ],
-    )
+projected_table! {
+    /// `clerk.organizations`
+    ORGANIZATIONS in organizations = "clerk.organizations", deletable: true,
+    from o: Organization {
+        name: Text = &o.name,
+        slug: Text = &o.slug,
+        image_url: Text = o.image_url(),
+        created_by: Text = &o.created_by,
+        members_count: Int = o.members_count,
+        max_allowed_memberships: Int = o.max_allowed_memberships,
+        created_at: Millis = o.created_at,
+        updated_at: Millis = o.updated_at,
+    }
 }
 
-/// `clerk.organization_domains`
-pub static ORGANIZATION_DOMAINS: Table = Table::new(
-    "clerk.organization_domains",
-    &[
-        text("organization_id"),
-        text("name"),
-        text("enrollment_mode"),
-        text("verification_status"),
-        millis("created_at"),
-        millis("updated_at"),
-    ],
-    true,
-);
-
-/// An organization domain's row.
-pub fn organization_domain(d: &OrganizationDomain) -> Row {
-    let verification = d.verification.as_ref().and_then(|v| v.status.as_deref());
-    row(
-        &d.id,
-        vec![
-            s(&d.organization_id),
-            s(&d.name),
-            s(&d.enrollment_mode),
-            t(verification),
-            i(d.created_at),
-            i(d.updated_at),
-        ],
-    )
+projected_table! {
+    /// `clerk.organization_domains`
+    ORGANIZATION_DOMAINS in organization_domains = "clerk.organization_domains", deletable: true,
+    from d: OrganizationDomain {
+        organization_id: Text = &d.organization_id,
+        name: Text = &d.name,
+        enrollment_mode: Text = &d.enrollment_mode,
+        verification_status: Text = d.verification.as_ref().and_then(|v| v.status.as_deref()),
+        created_at: Millis = d.created_at,
+        updated_at: Millis = d.updated_at,
+    }
 }
 
-/// `clerk.organization_memberships`
-pub static ORGANIZATION_MEMBERSHIPS: Table = Table::new(
-    "clerk.organization_memberships",
-    &[
-        text("organization_id"),
-        text("user_id"),
-        text("role"),
-        text("role_name"),
-        millis("created_at"),
-        millis("updated_at"),
-    ],
-    true,
-);
-
-/// A membership's row.
-pub fn organization_membership(m: &OrganizationMembership) -> Row {
-    row(
-        &m.id,
-        vec![
-            t(m.organization_id()),
-            t(m.user_id()),
-            s(&m.role),
-            s(&m.role_name),
-            i(m.created_at),
-            i(m.updated_at),
-        ],
-    )
+projected_table! {
+    /// `clerk.organization_memberships`
+    ORGANIZATION_MEMBERSHIPS in organization_memberships = "clerk.organization_memberships",
+    deletable: true,
+    from m: OrganizationMembership {
+        organization_id: Text = m.organization_id(),
+        user_id: Text = m.user_id(),
+        role: Text = &m.role,
+        role_name: Text = &m.role_name,
+        created_at: Millis = m.created_at,
+        updated_at: Millis = m.updated_at,
+    }
 }
 
-/// `clerk.organization_invitations`
-pub static ORGANIZATION_INVITATIONS: Table = Table::new(
-    "clerk.organization_invitations",
-    &[
-        text("organization_id"),
-        text("email_address"),
-        text("role"),
-        text("status"),
-        text("user_id"),
-        millis("expires_at"),
-        millis("created_at"),
-        millis("updated_at"),
-    ],
-    false,
-);
-
-/// An invitation's row.
-pub fn organization_invitation(x: &OrganizationInvitation) -> Row {
-    row(
-        &x.id,
-        vec![
-            s(&x.organization_id),
-            s(&x.email_address),
-            s(&x.role),
-            s(&x.status),
-            s(&x.user_id),
-            i(x.expires_at),
-            i(x.created_at),
-            i(x.updated_at),
-        ],
-    )
+projected_table! {
+    /// `clerk.organization_invitations`
+    ORGANIZATION_INVITATIONS in organization_invitations = "clerk.organization_invitations",
+    deletable: false,
+    from x: OrganizationInvitation {
+        organization_id: Text = &x.organization_id,
+        email_address: Text = &x.email_address,
+        role: Text = &x.role,
+        status: Text = &x.status,
+        user_id: Text = &x.user_id,
+        expires_at: Millis = x.expires_at,
+        created_at: Millis = x.created_at,
+        updated_at: Millis = x.updated_at,
+    }
 }
 
-/// `clerk.roles`
-pub static ROLES: Table = Table::new(
-    "clerk.roles",
-    &[
-        text("key"),
-        text("name"),
-        text("description"),
-        millis("created_at"),
-        millis("updated_at"),
-    ],
-    true,
-);
-
-/// A role's row.
-pub fn role(r: &Role) -> Row {
-    row(
-        &r.id,
-        vec![
-            s(&r.key),
-            s(&r.name),
-            s(&r.description),
-            i(r.created_at),
-            i(r.updated_at),
-        ],
-    )
+projected_table! {
+    /// `clerk.roles`
+    ROLES in roles = "clerk.roles", deletable: true,
+    from r: Role {
+        key: Text = &r.key,
+        name: Text = &r.name,
+        description: Text = &r.description,
+        created_at: Millis = r.created_at,
+        updated_at: Millis = r.updated_at,
+    }
 }
 
-/// `clerk.permissions`
-pub static PERMISSIONS: Table = Table::new(
-    "clerk.permissions",
-    &[
-        text("key"),
-        text("name"),
-        text("description"),
-        text("type"),
-        millis("created_at"),
-        millis("updated_at"),
-    ],
-    true,
-);
-
-/// A permission's row.
-pub fn permission(p: &Permission) -> Row {
-    row(
-        &p.id,
-        vec![
-            s(&p.key),
-            s(&p.name),
-            s(&p.description),
-            s(&p.permission_type),
-            i(p.created_at),
-            i(p.updated_at),
-        ],
-    )
+projected_table! {
+    /// `clerk.permissions`
+    PERMISSIONS in permissions = "clerk.permissions", deletable: true,
+    from p: Permission {
+        key: Text = &p.key,
+        name: Text = &p.name,
+        description: Text = &p.description,
+        r#type: Text = &p.permission_type,
+        created_at: Millis = p.created_at,
+        updated_at: Millis = p.updated_at,
+    }
 }
 
-/// `clerk.waitlist_entries`
-pub static WAITLIST_ENTRIES: Table = Table::new(
-    "clerk.waitlist_entries",
-    &[
-        text("email_address"),
-        text("status"),
-        boolean("is_locked"),
-        millis("created_at"),
-        millis("updated_at"),
-    ],
-    false,
-);
-
-/// A waitlist entry's row.
-pub fn waitlist_entry(w: &WaitlistEntry) -> Row {
-    row(
-        &w.id,
-        vec![
-            s(&w.email_address),
-            s(&w.status),
-            b(w.is_locked),
-            i(w.created_at),
-            i(w.updated_at),
-        ],
-    )
+projected_table! {
+    /// `clerk.waitlist_entries`
+    WAITLIST_ENTRIES in waitlist_entries = "clerk.waitlist_entries", deletable: false,
+    from w: WaitlistEntry {
+        email_address: Text = &w.email_address,
+        status: Text = &w.status,
+        is_locked: Bool = w.is_locked,
+        created_at: Millis = w.created_at,
+        updated_at: Millis = w.updated_at,
+    }
 }
 
-/// `clerk.subscriptions`
-pub static SUBSCRIPTIONS: Table = Table::new(
-    "clerk.subscriptions",
-    &[
-        text("status"),
-        text("payer_id"),
-        text("user_id"),
-        text("organization_id"),
-        millis("active_at"),
-        millis("past_due_at"),
-        millis("canceled_at"),
-        millis("ended_at"),
-        millis("created_at"),
-        millis("updated_at"),
-    ],
-    false,
-);
-
-/// A subscription's row.
-pub fn subscription(x: &Subscription) -> Row {
-    let payer = x.payer.as_ref();
-    row(
-        &x.id,
-        vec![
-            s(&x.status),
-            s(&x.payer_id),
-            t(payer.and_then(|p| p.user_id())),
-            t(payer.and_then(|p| p.organization_id())),
-            i(x.active_at),
-            i(x.past_due_at),
-            i(x.canceled_at),
-            i(x.ended_at),
-            i(x.created_at),
-            i(x.updated_at),
-        ],
-    )
+projected_table! {
+    /// `clerk.subscriptions`
+    SUBSCRIPTIONS in subscriptions = "clerk.subscriptions", deletable: false,
+    from x: Subscription {
+        status: Text = &x.status,
+        payer_id: Text = &x.payer_id,
+        user_id: Text = x.payer.as_ref().and_then(|p| p.user_id()),
+        organization_id: Text = x.payer.as_ref().and_then(|p| p.organization_id()),
+        active_at: Millis = x.active_at,
+        past_due_at: Millis = x.past_due_at,
+        canceled_at: Millis = x.canceled_at,
+        ended_at: Millis = x.ended_at,
+        created_at: Millis = x.created_at,
+        updated_at: Millis = x.updated_at,
+    }
 }
 
-/// `clerk.subscription_items`
-pub static SUBSCRIPTION_ITEMS: Table = Table::new(
-    "clerk.subscription_items",
-    &[
-        text("subscription_id"),
-        text("status"),
-        text("plan_id"),
-        text("plan_slug"),
-        boolean("is_free_trial"),
-        text("interval"),
-        text("user_id"),
-        text("organization_id"),
-        millis("period_start"),
-        millis("period_end"),
-        millis("created_at"),
-        millis("updated_at"),
-    ],
-    false,
-);
-
-/// A subscription item's row.
-pub fn subscription_item(x: &SubscriptionItem) -> Row {
-    let payer = x.payer.as_ref();
-    let plan = x.plan.as_ref();
-    row(
-        &x.id,
-        vec![
-            s(&x.subscription_id),
-            s(&x.status),
-            t(x.plan_id.as_deref().or(plan.and_then(|p| p.id.as_deref()))),
-            t(plan.and_then(|p| p.slug.as_deref())),
-            b(x.is_free_trial),
-            s(&x.interval),
-            t(payer.and_then(|p| p.user_id())),
-            t(payer.and_then(|p| p.organization_id())),
-            i(x.period_start),
-            i(x.period_end),
-            i(x.created_at),
-            i(x.updated_at),
-        ],
-    )
+projected_table! {
+    /// `clerk.subscription_items`
+    SUBSCRIPTION_ITEMS in subscription_items = "clerk.subscription_items", deletable: false,
+    from x: SubscriptionItem {
+        subscription_id: Text = &x.subscription_id,
+        status: Text = &x.status,
+        plan_id: Text = x.plan_id.as_deref().or(x.plan.as_ref().and_then(|p| p.id.as_deref())),
+        plan_slug: Text = x.plan.as_ref().and_then(|p| p.slug.as_deref()),
+        is_free_trial: Bool = x.is_free_trial,
+        interval: Text = &x.interval,
+        user_id: Text = x.payer.as_ref().and_then(|p| p.user_id()),
+        organization_id: Text = x.payer.as_ref().and_then(|p| p.organization_id()),
+        period_start: Millis = x.period_start,
+        period_end: Millis = x.period_end,
+        created_at: Millis = x.created_at,
+        updated_at: Millis = x.updated_at,
+    }
 }
 
-/// `clerk.payment_attempts`
-pub static PAYMENT_ATTEMPTS: Table = Table::new(
-    "clerk.payment_attempts",
-    &[
-        text("payment_id"),
-        text("statement_id"),
-        text("status"),
-        text("charge_type"),
-        text("user_id"),
-        text("organization_id"),
-        int("amount"),
-        text("currency"),
-        millis("billing_date"),
-        millis("paid_at"),
-        millis("failed_at"),
-        millis("created_at"),
-        millis("updated_at"),
-    ],
-    false,
-);
+projected_table! {
+    /// `clerk.payment_attempts`
+    PAYMENT_ATTEMPTS in payment_attempts = "clerk.payment_attempts", deletable: false,
+    from x: PaymentAttempt {
+        payment_id: Text = &x.payment_id,
+        statement_id: Text = &x.statement_id,
+        status: Text = &x.status,
+        charge_type: Text = &x.charge_type,
+        user_id: Text = x.payer.as_ref().and_then(|p| p.user_id()),
+        organization_id: Text = x.payer.as_ref().and_then(|p| p.organization_id()),
+        amount: Int = x.totals.as_ref().and_then(|t| t.grand_total.as_ref()).and_then(|m| m.amount),
+        currency: Text = x
+            .totals
+            .as_ref()
+            .and_then(|t| t.grand_total.as_ref())
+            .and_then(|m| m.currency.as_deref()),
+        billing_date: Millis = x.billing_date,
+        paid_at: Millis = x.paid_at,
+        failed_at: Millis = x.failed_at,
+        created_at: Millis = x.created_at,
+        updated_at: Millis = x.updated_at,
+    }
+}
 
-/// A payment attempt's row.
-pub fn payment_attempt(x: &PaymentAttempt) -> Row {
-    let payer = x.payer.as_ref();
-    let total = x.totals.as_ref().and_then(|t| t.grand_total.as_ref());
-    row(
-        &x.id,
-        vec![
-            s(&x.payment_id),
-            s(&x.statement_id),
-            s(&x.status),
-            s(&x.charge_type),
-            t(payer.and_then(|p| p.user_id())),
-            t(payer.and_then(|p| p.organization_id())),
-            i(total.and_then(|m| m.amount)),
-            t(total.and_then(|m| m.currency.as_deref())),
-            i(x.billing_date),
-            i(x.paid_at),
-            i(x.failed_at),
-            i(x.created_at),
-            i(x.updated_at),
-        ],
-    )
+#[cfg(test)]
+mod tests {
+    use super::super::projection::Kind;
+    use super::ALL;
+
+    /// The columns `like clerk.projection_frame` adds to every projection, after the typed ones.
+    const FRAME: [&str; 6] = [
+        "data",
+        "deleted_at",
+        "synced_at",
+        "sync_version",
+        "sync_rank",
+        "sync_svix_id",
+    ];
+
+    /// A declaration that names a column the schema does not have, gives it another type, or
+    /// lists the columns in another order than the migrations fails here, not at run time.
+    #[sqlx::test]
+    async fn every_table_declares_the_columns_of_the_migrated_schema(pool: sqlx::PgPool) {
+        for table in ALL {
+            let (schema, name) = table.name.split_once('.').expect("schema-qualified");
+            let columns: Vec<(String, String)> = sqlx::query_as(
+                "select column_name::text, data_type::text from information_schema.columns
+                 where table_schema = $1 and table_name = $2 order by ordinal_position",
+            )
+            .bind(schema)
+            .bind(name)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            let schema_columns: Vec<(&str, &str)> = columns
+                .iter()
+                .map(|(column, kind)| (column.as_str(), kind.as_str()))
+                .filter(|(column, _)| *column != "id" && !FRAME.contains(column))
+                .collect();
+            let declared: Vec<(&str, &str)> = table
+                .columns
+                .iter()
+                .map(|column| {
+                    let kind = match column.kind {
+                        Kind::Text => "text",
+                        Kind::Int => "bigint",
+                        Kind::Bool => "boolean",
+                        Kind::Millis => "timestamp with time zone",
+                    };
+                    (column.name, kind)
+                })
+                .collect();
+            assert_eq!(declared, schema_columns, "{}", table.name);
+        }
+    }
 }
