@@ -16,5 +16,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = envelope.object_id();
     let event = ClerkEvent::read(&envelope);
     assert_eq!(event.event_type(), envelope.event_type);
-    let _ = clerk_sync::fuzzing::changes(&event);
+    let _ = clerk_sync::fuzzing::changes(&event, None);
 });

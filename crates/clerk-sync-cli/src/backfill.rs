@@ -20,6 +20,10 @@ pub struct BackfillArgs {
     /// The instance's secret key (`sk_live_...`, `sk_test_...`).
     #[arg(long, env = "CLERK_SECRET_KEY", hide_env_values = true)]
     secret_key: Option<String>,
+    /// The instance the secret key belongs to (`ins_...`, the `instance_id` of its webhooks),
+    /// recorded on every row written, so that instances sharing a database stay apart.
+    #[arg(long, env = "CLERK_INSTANCE_ID")]
+    instance_id: Option<String>,
     /// The Backend API's base URL.
     #[arg(long, env = "CLERK_API_URL", default_value = "https://api.clerk.com")]
     api_url: String,
@@ -137,7 +141,7 @@ async fn backfill_one(
         let fetched_at = now_millis();
         let mut snapshots = Vec::new();
         for object in &page[start..] {
-            match backfill::snapshot(resource, object, fetched_at) {
+            match backfill::snapshot(resource, object, fetched_at, args.instance_id.as_deref()) {
                 Ok(snapshot) => snapshots.push(snapshot),
                 Err(err) => {
                     report.failed += 1;

@@ -109,11 +109,14 @@ pub enum SnapshotError {
     Envelope(#[from] EnvelopeError),
 }
 
-/// The synthetic delivery that writes `object`, fetched at `fetched_at_ms`.
+/// The synthetic delivery that writes `object`, fetched at `fetched_at_ms` from the Clerk
+/// instance `instance_id` (`ins_...`; `None` when unknown): its envelope carries the instance as
+/// a webhook's does, so the rows record it.
 pub fn snapshot(
     resource: Resource,
     object: &RawValue,
     fetched_at_ms: i64,
+    instance_id: Option<&str>,
 ) -> Result<Delivery, SnapshotError> {
     #[derive(Deserialize)]
     struct Key {
@@ -123,8 +126,10 @@ pub fn snapshot(
     let key: Key = serde_json::from_str(object.get()).map_err(EnvelopeError::from)?;
     let id = key.id.ok_or(SnapshotError::NoId)?;
     let version = key.updated_at.unwrap_or(fetched_at_ms);
+    // Written as JSON, quotes and all, whatever the caller passed.
+    let instance = serde_json::to_string(&instance_id).map_err(EnvelopeError::from)?;
     let body = format!(
-        r#"{{"type":"{}","object":"event","timestamp":{fetched_at_ms},"data":{}}}"#,
+        r#"{{"type":"{}","object":"event","timestamp":{fetched_at_ms},"instance_id":{instance},"data":{}}}"#,
         resource.event_type(),
         object.get()
     );

@@ -64,6 +64,7 @@ pub mod error;
 pub mod fixtures;
 pub mod guard;
 pub mod hooks;
+pub mod reads;
 pub mod replay;
 pub mod stats;
 pub mod svix;

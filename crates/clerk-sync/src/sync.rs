@@ -39,31 +39,42 @@ pub enum Change<'e> {
     Failed,
 }
 
-/// What each event does to the projections: the catalogue that declares [`ClerkEvent`] lists
-/// it beside each type, as one of the steps below.
-pub fn changes(event: &ClerkEvent) -> Vec<Change<'_>> {
-    event.changes()
+/// What each event, from Clerk instance `instance`, does to the projections: the catalogue that
+/// declares [`ClerkEvent`] lists it beside each type, as one of the steps below.
+pub fn changes<'e>(event: &'e ClerkEvent, instance: Option<&str>) -> Vec<Change<'e>> {
+    event.changes(instance)
 }
 
 /// Catalogue step: write the payload's row, at this point of its lifecycle.
-pub(crate) fn write<T: Projected>(x: &T, rank: Rank) -> Vec<Change<'static>> {
+pub(crate) fn write<T: Projected>(
+    x: &T,
+    instance: Option<&str>,
+    rank: Rank,
+) -> Vec<Change<'static>> {
     vec![Change::Upsert {
         table: T::TABLE,
-        row: x.row(),
+        row: x.row(instance),
         updated_at: x.updated_at(),
         rank,
     }]
 }
 
 /// Catalogue step: the object was deleted from `table`; the payload carries its id only.
-pub(crate) fn delete<'e>(x: &'e DeletedObject, table: &'static Table) -> Vec<Change<'e>> {
+pub(crate) fn delete<'e>(
+    x: &'e DeletedObject,
+    _instance: Option<&str>,
+    table: &'static Table,
+) -> Vec<Change<'e>> {
     vec![Change::Delete { table, id: &x.id }]
 }
 
 /// Catalogue step: keep the whole object as its last state, then delete it (Clerk sends the
 /// whole membership on deletion).
-pub(crate) fn write_then_delete<T: Projected>(x: &T) -> Vec<Change<'_>> {
-    let mut changes = write(x, Rank::Deleted);
+pub(crate) fn write_then_delete<'e, T: Projected>(
+    x: &'e T,
+    instance: Option<&str>,
+) -> Vec<Change<'e>> {
+    let mut changes = write(x, instance, Rank::Deleted);
     changes.push(Change::Delete {
         table: T::TABLE,
         id: x.id(),
@@ -72,7 +83,7 @@ pub(crate) fn write_then_delete<T: Projected>(x: &T) -> Vec<Change<'_>> {
 }
 
 /// Catalogue step: keep the event in the ledger only.
-pub(crate) fn record<T>(_: &T) -> Vec<Change<'static>> {
+pub(crate) fn record<T>(_: &T, _instance: Option<&str>) -> Vec<Change<'static>> {
     vec![Change::Record]
 }
 
@@ -176,7 +187,8 @@ async fn project(
             .unwrap_or_else(now_millis);
         outcomes[i] = Outcome::Stale;
         let mut writes = Plan::default();
-        for change in changes(webhook.event()) {
+        let instance_id = webhook.envelope().instance_id.as_deref();
+        for change in changes(webhook.event(), instance_id) {
             match change {
                 Change::Upsert {
                     table,
@@ -193,7 +205,15 @@ async fn project(
                     };
                     writes.upsert(table, i, upsert);
                 }
-                Change::Delete { table, id } => writes.delete(table, i, Tombstone { id, data, at }),
+                Change::Delete { table, id } => {
+                    let tombstone = Tombstone {
+                        id,
+                        data,
+                        at,
+                        instance_id,
+                    };
+                    writes.delete(table, i, tombstone)
+                }
                 Change::Record => outcomes[i] = Outcome::Recorded,
                 Change::Unhandled => outcomes[i] = Outcome::Unhandled,
                 Change::Failed => outcomes[i] = Outcome::Failed,

@@ -217,10 +217,11 @@ macro_rules! clerk_events {
                 }
             }
 
-            /// What the event does to the projections, as the catalogue lists it.
-            pub(crate) fn changes(&self) -> Vec<Change<'_>> {
+            /// What the event, from Clerk instance `instance`, does to the projections, as the
+            /// catalogue lists it.
+            pub(crate) fn changes(&self, instance: Option<&str>) -> Vec<Change<'_>> {
                 match self {
-                    $( Self::$variant(payload) => $step(payload $(, $arg)*), )*
+                    $( Self::$variant(payload) => $step(payload, instance $(, $arg)*), )*
                     Self::Unknown { .. } => vec![Change::Unhandled],
                     Self::Unparsed { .. } => vec![Change::Failed],
                 }

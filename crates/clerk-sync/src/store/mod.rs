@@ -1,5 +1,5 @@
-//! SQL, and only here: the ledger, the projections with the rules they share, the backfill
-//! cursors, the counts `stats` prints, and the statements about the session itself.
+//! SQL, and only here: the ledger, the projections with the rules they share, the typed reads,
+//! the backfill cursors, the counts `stats` prints, and the statements about the session itself.
 //!
 //! Fixed statements are `query!` and friends, checked at compile time against the migrations
 //! (the descriptions are committed in `.sqlx/`: `scripts/sqlx-prepare.sh`). What is built at run
@@ -8,6 +8,7 @@
 pub mod cursors;
 pub mod ledger;
 pub mod projection;
+pub mod reads;
 pub mod session;
 pub mod stats;
 pub mod tables;

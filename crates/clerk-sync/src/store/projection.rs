@@ -104,13 +104,15 @@ pub trait Projected {
     const TABLE: &'static Table;
     /// Its Clerk id.
     fn id(&self) -> &str;
-    /// The row it writes: one value per column of [`Projected::TABLE`], in their order.
-    fn row(&self) -> Row;
+    /// The row it writes when it came from Clerk instance `instance` (the envelope's
+    /// `instance_id`): one value per column of [`Projected::TABLE`], in their order.
+    fn row(&self, instance: Option<&str>) -> Row;
     /// Its `updated_at`, which orders its writes (else the envelope time does).
     fn updated_at(&self) -> Option<i64>;
 }
 
-/// Declares a projected table from one list of `column: Kind = value` lines: the column
+/// Declares a projected table from one list of `column: Kind = value` lines (a value may use
+/// the payload and `instance`, the id of the Clerk instance it came from): the column
 /// `static`s (in a module named after the table), the [`Table`] and the payload type's
 /// [`Projected`] impl all come from it, so a column's name, type, value and bind position cannot
 /// disagree. A value that does not fit its kind does not compile; the names and kinds are
@@ -119,7 +121,7 @@ macro_rules! projected_table {
     (
         $(#[$doc:meta])*
         $table:ident in $columns:ident = $name:literal, deletable: $deletable:literal,
-        from $payload:ident: $type:ty {
+        from $payload:ident: $type:ty, instance $instance:ident {
             $( $column:ident: $kind:ident = $value:expr, )+
         }
     ) => {
@@ -146,8 +148,9 @@ macro_rules! projected_table {
                 &self.id
             }
 
-            fn row(&self) -> Row {
+            fn row(&self, instance: Option<&str>) -> Row {
                 let $payload = self;
+                let $instance = instance;
                 Row::new(&$payload.id, vec![$( Value::$kind(Cell::cell($value)), )+])
             }
 
@@ -286,6 +289,8 @@ pub struct Tombstone<'a> {
     pub data: &'a str,
     /// When it was deleted, in milliseconds (the envelope time).
     pub at: i64,
+    /// The Clerk instance it came from, for a row created by the tombstone.
+    pub instance_id: Option<&'a str>,
 }
 
 /// A condition on a column of the child row: it holds one of some values.
@@ -469,9 +474,14 @@ fn build_upsert_sql(table: &Table) -> String {
         .iter()
         .map(|c| column_expr(table, c))
         .collect();
+    // A later payload from a source that does not know its instance (an old envelope, a
+    // backfill without `--instance-id`) does not forget the instance already recorded.
     let updates: Vec<String> = names
         .iter()
-        .map(|c| format!("{c} = excluded.{c}"))
+        .map(|&c| match c {
+            "instance_id" => format!("{c} = coalesce(excluded.{c}, t.{c})"),
+            _ => format!("{c} = excluded.{c}"),
+        })
         .collect();
     // Own deletions are absorbing; a table Clerk never deletes from only mirrors its parents.
     let deleted_at = if table.deletable {
@@ -507,10 +517,12 @@ fn build_upsert_sql(table: &Table) -> String {
 
 fn build_tombstone_sql(table: &Table) -> String {
     format!(
-        "insert into {table} as t (id, data, deleted_at)
-         select v.id, v.data::jsonb, clerk.from_millis(v.at)
-         from unnest($1::text[], $2::text[], $3::bigint[]) as v(id, data, at)
-         on conflict (id) do update set deleted_at = excluded.deleted_at, synced_at = now()
+        "insert into {table} as t (id, data, deleted_at, instance_id)
+         select v.id, v.data::jsonb, clerk.from_millis(v.at), v.instance_id
+         from unnest($1::text[], $2::text[], $3::bigint[], $4::text[])
+             as v(id, data, at, instance_id)
+         on conflict (id) do update set deleted_at = excluded.deleted_at, synced_at = now(),
+             instance_id = coalesce(t.instance_id, excluded.instance_id)
          where t.deleted_at is null or excluded.deleted_at < t.deleted_at
          returning id",
         table = table.name,
@@ -590,6 +602,7 @@ pub async fn tombstone(
         .bind(tombstones.iter().map(|t| t.id).collect::<Vec<_>>())
         .bind(tombstones.iter().map(|t| t.data).collect::<Vec<_>>())
         .bind(tombstones.iter().map(|t| t.at).collect::<Vec<_>>())
+        .bind(tombstones.iter().map(|t| t.instance_id).collect::<Vec<_>>())
         .fetch_all(&mut **tx)
         .await?;
     if !changed.is_empty() {

@@ -27,7 +27,7 @@ pub static ALL: [&Table; 12] = [
 projected_table! {
     /// `clerk.users`
     USERS in users = "clerk.users", deletable: true,
-    from u: User {
+    from u: User, instance i {
         primary_email: Text = u.primary_email(),
         primary_phone_number: Text = u.primary_phone_number(),
         username: Text = &u.username,
@@ -40,13 +40,14 @@ projected_table! {
         last_active_at: Millis = u.last_active_at,
         created_at: Millis = u.created_at,
         updated_at: Millis = u.updated_at,
+        instance_id: Text = i,
     }
 }
 
 projected_table! {
     /// `clerk.sessions`
     SESSIONS in sessions = "clerk.sessions", deletable: false,
-    from x: Session {
+    from x: Session, instance i {
         user_id: Text = &x.user_id,
         client_id: Text = &x.client_id,
         status: Text = &x.status,
@@ -56,13 +57,14 @@ projected_table! {
         abandon_at: Millis = x.abandon_at,
         created_at: Millis = x.created_at,
         updated_at: Millis = x.updated_at,
+        instance_id: Text = i,
     }
 }
 
 projected_table! {
     /// `clerk.organizations`
     ORGANIZATIONS in organizations = "clerk.organizations", deletable: true,
-    from o: Organization {
+    from o: Organization, instance i {
         name: Text = &o.name,
         slug: Text = &o.slug,
         image_url: Text = o.image_url(),
@@ -71,19 +73,21 @@ projected_table! {
         max_allowed_memberships: Int = o.max_allowed_memberships,
         created_at: Millis = o.created_at,
         updated_at: Millis = o.updated_at,
+        instance_id: Text = i,
     }
 }
 
 projected_table! {
     /// `clerk.organization_domains`
     ORGANIZATION_DOMAINS in organization_domains = "clerk.organization_domains", deletable: true,
-    from d: OrganizationDomain {
+    from d: OrganizationDomain, instance i {
         organization_id: Text = &d.organization_id,
         name: Text = &d.name,
         enrollment_mode: Text = &d.enrollment_mode,
         verification_status: Text = d.verification.as_ref().and_then(|v| v.status.as_deref()),
         created_at: Millis = d.created_at,
         updated_at: Millis = d.updated_at,
+        instance_id: Text = i,
     }
 }
 
@@ -91,13 +95,14 @@ projected_table! {
     /// `clerk.organization_memberships`
     ORGANIZATION_MEMBERSHIPS in organization_memberships = "clerk.organization_memberships",
     deletable: true,
-    from m: OrganizationMembership {
+    from m: OrganizationMembership, instance i {
         organization_id: Text = m.organization_id(),
         user_id: Text = m.user_id(),
         role: Text = &m.role,
         role_name: Text = &m.role_name,
         created_at: Millis = m.created_at,
         updated_at: Millis = m.updated_at,
+        instance_id: Text = i,
     }
 }
 
@@ -105,7 +110,7 @@ projected_table! {
     /// `clerk.organization_invitations`
     ORGANIZATION_INVITATIONS in organization_invitations = "clerk.organization_invitations",
     deletable: false,
-    from x: OrganizationInvitation {
+    from x: OrganizationInvitation, instance i {
         organization_id: Text = &x.organization_id,
         email_address: Text = &x.email_address,
         role: Text = &x.role,
@@ -114,50 +119,54 @@ projected_table! {
         expires_at: Millis = x.expires_at,
         created_at: Millis = x.created_at,
         updated_at: Millis = x.updated_at,
+        instance_id: Text = i,
     }
 }
 
 projected_table! {
     /// `clerk.roles`
     ROLES in roles = "clerk.roles", deletable: true,
-    from r: Role {
+    from r: Role, instance i {
         key: Text = &r.key,
         name: Text = &r.name,
         description: Text = &r.description,
         created_at: Millis = r.created_at,
         updated_at: Millis = r.updated_at,
+        instance_id: Text = i,
     }
 }
 
 projected_table! {
     /// `clerk.permissions`
     PERMISSIONS in permissions = "clerk.permissions", deletable: true,
-    from p: Permission {
+    from p: Permission, instance i {
         key: Text = &p.key,
         name: Text = &p.name,
         description: Text = &p.description,
         r#type: Text = &p.permission_type,
         created_at: Millis = p.created_at,
         updated_at: Millis = p.updated_at,
+        instance_id: Text = i,
     }
 }
 
 projected_table! {
     /// `clerk.waitlist_entries`
     WAITLIST_ENTRIES in waitlist_entries = "clerk.waitlist_entries", deletable: false,
-    from w: WaitlistEntry {
+    from w: WaitlistEntry, instance i {
         email_address: Text = &w.email_address,
         status: Text = &w.status,
         is_locked: Bool = w.is_locked,
         created_at: Millis = w.created_at,
         updated_at: Millis = w.updated_at,
+        instance_id: Text = i,
     }
 }
 
 projected_table! {
     /// `clerk.subscriptions`
     SUBSCRIPTIONS in subscriptions = "clerk.subscriptions", deletable: false,
-    from x: Subscription {
+    from x: Subscription, instance i {
         status: Text = &x.status,
         payer_id: Text = &x.payer_id,
         user_id: Text = x.payer.as_ref().and_then(|p| p.user_id()),
@@ -168,13 +177,14 @@ projected_table! {
         ended_at: Millis = x.ended_at,
         created_at: Millis = x.created_at,
         updated_at: Millis = x.updated_at,
+        instance_id: Text = i,
     }
 }
 
 projected_table! {
     /// `clerk.subscription_items`
     SUBSCRIPTION_ITEMS in subscription_items = "clerk.subscription_items", deletable: false,
-    from x: SubscriptionItem {
+    from x: SubscriptionItem, instance i {
         subscription_id: Text = &x.subscription_id,
         status: Text = &x.status,
         plan_id: Text = x.plan_id.as_deref().or(x.plan.as_ref().and_then(|p| p.id.as_deref())),
@@ -187,13 +197,14 @@ projected_table! {
         period_end: Millis = x.period_end,
         created_at: Millis = x.created_at,
         updated_at: Millis = x.updated_at,
+        instance_id: Text = i,
     }
 }
 
 projected_table! {
     /// `clerk.payment_attempts`
     PAYMENT_ATTEMPTS in payment_attempts = "clerk.payment_attempts", deletable: false,
-    from x: PaymentAttempt {
+    from x: PaymentAttempt, instance i {
         payment_id: Text = &x.payment_id,
         statement_id: Text = &x.statement_id,
         status: Text = &x.status,
@@ -211,6 +222,7 @@ projected_table! {
         failed_at: Millis = x.failed_at,
         created_at: Millis = x.created_at,
         updated_at: Millis = x.updated_at,
+        instance_id: Text = i,
     }
 }
 

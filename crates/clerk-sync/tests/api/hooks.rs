@@ -93,7 +93,7 @@ async fn hooks_are_told_where_each_delivery_came_from(_: PgPoolOptions, db: PgCo
         "id": "user_2", "object": "user", "updated_at": 2
     }))
     .unwrap();
-    let snapshot = clerk_sync::backfill::snapshot(Resource::Users, &object, 3).unwrap();
+    let snapshot = clerk_sync::backfill::snapshot(Resource::Users, &object, 3, None).unwrap();
     assert_eq!(snapshot.origin(), Origin::Backfill);
     let mut tx = clerk_sync::db::begin_write(&app.db).await.unwrap();
     clerk_sync::apply_batch(&mut tx, &[&snapshot], Some(&hooks as &dyn Hooks))

@@ -14,6 +14,7 @@ mod fixtures;
 mod hooks;
 mod hostile;
 mod metrics;
+mod reads;
 mod refused_values;
 mod retention;
 mod signature_vectors;
