@@ -16,6 +16,7 @@ mod hostile;
 mod metrics;
 mod refused_values;
 mod retention;
+mod session;
 mod signature_vectors;
 mod slow_senders;
 mod users;
