@@ -141,7 +141,7 @@ impl SessionVerifier {
         if token.len() > MAX_TOKEN_LEN {
             return Err(SessionError::Malformed);
         }
-        let raw = jsonwebtoken::decode::<RawClaims>(token, &self.0.key, &self.0.validation)
+        let decoded = jsonwebtoken::decode::<RawClaims>(token, &self.0.key, &self.0.validation)
             .map_err(|err| {
                 use jsonwebtoken::errors::ErrorKind;
                 match err.kind() {
@@ -149,19 +149,30 @@ impl SessionVerifier {
                     ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
                         SessionError::WrongAlgorithm
                     }
-                    // A header alg that is not RS256 and not known to the crate (`none`) fails
-                    // to parse as a header.
-                    ErrorKind::Json(_) => SessionError::Malformed,
+                    // Everything else, including a header whose alg the crate does not know
+                    // (`none`), which fails to parse as a header.
                     _ => SessionError::Malformed,
                 }
-            })?
-            .claims;
+            })?;
+        // As Clerk's SDKs: a `typ`, when present, says JWT.
+        if decoded
+            .header
+            .typ
+            .as_deref()
+            .is_some_and(|typ| typ != "JWT")
+        {
+            return Err(SessionError::Malformed);
+        }
+        let raw = decoded.claims;
         let now = seconds(now);
         let leeway = i64::try_from(self.0.leeway.as_secs()).unwrap_or(i64::MAX);
         if raw.exp.saturating_add(leeway) <= now {
             return Err(SessionError::Expired);
         }
-        if raw.nbf.is_some_and(|nbf| nbf.saturating_sub(leeway) > now) {
+        // A token issued in the future is as suspect as one not valid yet (Clerk's SDKs check
+        // `iat` too).
+        let ahead = |at: Option<i64>| at.is_some_and(|at| at.saturating_sub(leeway) > now);
+        if ahead(raw.nbf) || ahead(raw.iat) {
             return Err(SessionError::NotYetValid);
         }
         let parties = &self.0.authorized_parties;
@@ -203,7 +214,7 @@ pub enum SessionError {
     /// `exp` has passed (beyond the leeway).
     #[error("the token has expired")]
     Expired,
-    /// `nbf` is still ahead (beyond the leeway).
+    /// `nbf` or `iat` is still ahead (beyond the leeway).
     #[error("the token is not valid yet")]
     NotYetValid,
     /// `azp` is not one of the authorized parties.

@@ -191,6 +191,12 @@ async fn a_token_not_valid_yet_is_refused() {
 }
 
 #[rocket::async_test]
+async fn a_token_issued_in_the_future_is_refused() {
+    let token = sign(&with(v1_claims(), json!({ "iat": now() + 30 })));
+    assert_refused(&token, SessionError::NotYetValid).await;
+}
+
+#[rocket::async_test]
 async fn a_token_signed_by_another_instance_is_refused() {
     let token = sign_with(&v2_claims(), &keys().1.private_der);
     assert_refused(&token, SessionError::BadSignature).await;
