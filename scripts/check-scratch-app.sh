@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # An app outside this workspace that adds the library as users do, by path here (by version from
 # crates.io), with its default features: it builds the library's `examples/existing_app.rs`
-# unchanged, and its dependency tree holds none of the tool's, Shuttle's, telemetry's or metrics' crates.
+# unchanged, and its dependency tree holds none of the tool's, Shuttle's, telemetry's, metrics' or the session guard's crates.
 #   scripts/check-scratch-app.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,9 +34,9 @@ cd "$app"
 CARGO_TARGET_DIR=$root/target cargo build
 tree=$(cargo tree -e normal --prefix none --format '{p}' | awk '{ print $1 }' | sort -u)
 echo "scratch app: $(echo "$tree" | wc -l) crates with clerk-sync's default features"
-unwanted=$(echo "$tree" | grep -xE 'clap|reqwest|indicatif|shuttle-.*|anyhow|tracing-subscriber|opentelemetry.*|prometheus|wiremock' || true)
+unwanted=$(echo "$tree" | grep -xE 'clap|reqwest|indicatif|shuttle-.*|anyhow|tracing-subscriber|opentelemetry.*|prometheus|wiremock|jsonwebtoken' || true)
 if [ -n "$unwanted" ]; then
   echo "the library's default features pull in: $(echo "$unwanted" | tr '\n' ' ')" >&2
   exit 1
 fi
-echo "no clap, reqwest, indicatif, shuttle, anyhow, tracing-subscriber, opentelemetry or prometheus crate in it"
+echo "no clap, reqwest, indicatif, shuttle, anyhow, tracing-subscriber, opentelemetry, prometheus or jsonwebtoken crate in it"

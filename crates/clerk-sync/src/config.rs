@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::guard::DEFAULT_BODY_TIMEOUT;
 pub use crate::metrics::MetricsToken;
+#[cfg(feature = "session")]
+use crate::session::SessionVerifier;
 use crate::svix::{KeyError, Verifier, DEFAULT_TOLERANCE};
 
 /// The Postgres connection string of a server run outside Shuttle.
@@ -48,6 +50,13 @@ pub const RETENTION_VAR: &str = "CLERK_SYNC_LEDGER_RETENTION_HOURS";
 /// The bearer token that `GET /metrics` requires; without it the endpoint is off (404).
 pub const METRICS_TOKEN_VAR: &str = "CLERK_SYNC_METRICS_TOKEN";
 
+/// The PEM public key of the Clerk instance, which verifies session tokens (feature `session`).
+/// Without it the session guard is off: a route that takes it aborts launch.
+pub const JWT_KEY_VAR: &str = "CLERK_JWT_KEY";
+/// The origins a session token may be minted for (its `azp`), comma-separated, such as
+/// `https://example.com,http://localhost:3000`; unset, any (feature `session`).
+pub const AUTHORIZED_PARTIES_VAR: &str = "CLERK_AUTHORIZED_PARTIES";
+
 /// Svix retries a message for up to 28 hours; a svix-id pruned sooner could be applied twice.
 pub const MIN_RETENTION: Duration = Duration::from_secs(28 * 3600);
 /// How long ledger rows are kept unless [`RETENTION_VAR`] says otherwise: 30 days.
@@ -70,6 +79,11 @@ pub struct Settings {
     pub ledger_retention: Duration,
     /// The token `GET /metrics` requires; `None` turns the endpoint off.
     pub metrics_token: Option<MetricsToken>,
+    /// Verifies Clerk session tokens, from [`JWT_KEY_VAR`] and [`AUTHORIZED_PARTIES_VAR`];
+    /// `None` when no key is set. The stage manages it for the
+    /// [`ClerkSession`](crate::session::ClerkSession) guard.
+    #[cfg(feature = "session")]
+    pub session: Option<SessionVerifier>,
 }
 
 /// Group commit: how deliveries share transactions (the stage's writer tasks).
@@ -167,7 +181,13 @@ impl Settings {
             .extract()
             .map_err(|err| unreadable(&err))?;
         let verifier = vars.validate()?;
-        Ok(vars.settings(verifier))
+        #[cfg_attr(not(feature = "session"), allow(unused_mut))]
+        let mut settings = vars.settings(verifier);
+        #[cfg(feature = "session")]
+        {
+            settings.session = vars.session()?;
+        }
+        Ok(settings)
     }
 }
 
@@ -189,10 +209,19 @@ struct Vars {
     clerk_sync_request_timeout_ms: u64,
     clerk_sync_ledger_retention_hours: u64,
     clerk_sync_metrics_token: Option<String>,
+    // Read whatever the features: only `session` uses them, and an unused one is harmless.
+    clerk_jwt_key: Option<String>,
+    clerk_authorized_parties: Option<String>,
 }
 
 /// The variables taken as written; the figment parses the others (see [`Lookup`]).
-const TEXT_VARS: [&str; 3] = [SIGNING_SECRET_VAR, WEBHOOK_PATH_VAR, METRICS_TOKEN_VAR];
+const TEXT_VARS: [&str; 5] = [
+    SIGNING_SECRET_VAR,
+    WEBHOOK_PATH_VAR,
+    METRICS_TOKEN_VAR,
+    JWT_KEY_VAR,
+    AUTHORIZED_PARTIES_VAR,
+];
 /// The variables that hold whole numbers.
 const NUMBER_VARS: [&str; 10] = [
     TOLERANCE_VAR,
@@ -226,6 +255,8 @@ impl Default for Vars {
             clerk_sync_request_timeout_ms: 10_000,
             clerk_sync_ledger_retention_hours: DEFAULT_RETENTION.as_secs() / 3600,
             clerk_sync_metrics_token: None,
+            clerk_jwt_key: None,
+            clerk_authorized_parties: None,
         }
     }
 }
@@ -285,7 +316,31 @@ impl Vars {
                 .clerk_sync_metrics_token
                 .as_deref()
                 .and_then(MetricsToken::new),
+            #[cfg(feature = "session")]
+            session: None,
         }
+    }
+
+    /// The session verifier, when a key is set.
+    #[cfg(feature = "session")]
+    fn session(&self) -> Result<Option<SessionVerifier>, ConfigError> {
+        let Some(pem) = self.clerk_jwt_key.as_deref() else {
+            return Ok(None);
+        };
+        let verifier = SessionVerifier::from_pem(pem).map_err(|_| ConfigError::Invalid {
+            name: JWT_KEY_VAR,
+            reason: "expected the instance's PEM public key (Clerk Dashboard, API keys)",
+        })?;
+        let parties = self
+            .clerk_authorized_parties
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(|origin| origin.trim().trim_end_matches('/'))
+            .filter(|origin| !origin.is_empty())
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        Ok(Some(verifier.with_authorized_parties(parties)))
     }
 
     fn database(&self) -> DatabaseSettings {

@@ -66,6 +66,8 @@ pub mod guard;
 pub mod hooks;
 pub mod reads;
 pub mod replay;
+#[cfg(feature = "session")]
+pub mod session;
 pub mod stats;
 pub mod svix;
 #[cfg(feature = "telemetry")]
@@ -234,7 +236,8 @@ impl ClerkSync {
 
     /// The Rocket stage: runs the migrations at ignition (launch fails if they cannot run),
     /// starts the writer, manages the pool ([`Store`]), the [`svix::Verifier`], the
-    /// [`guard::BodyTimeout`] and the writer (group commit), and mounts the webhook route and its
+    /// [`guard::BodyTimeout`], the writer (group commit) and, with feature `session` and a key
+    /// set, the `session::SessionVerifier`, and mounts the webhook route and its
     /// JSON catcher at `settings.webhook_path`.
     pub fn stage(self) -> AdHoc {
         let Self {
@@ -250,6 +253,11 @@ impl ClerkSync {
             let writer =
                 Writer::start(pool.clone(), settings.batch.clone(), hooks, metrics.clone());
             spawn_pruner(pool.clone(), settings.ledger_retention);
+            #[cfg(feature = "session")]
+            let rocket = match settings.session {
+                Some(verifier) => rocket.manage(verifier),
+                None => rocket,
+            };
             rocket
                 .attach(AdHoc::try_on_ignite(
                     "Clerk sync migrations",

@@ -603,3 +603,61 @@ pub async fn wait_for_a_lock_wait(pool: &PgPool) {
         rocket::tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// An RSA key pair for signing Clerk-like session tokens in tests: the private key as PKCS#1 DER
+/// (what `jsonwebtoken::EncodingKey::from_rsa_der` takes) and the public key as the SPKI PEM the
+/// Clerk Dashboard shows (`CLERK_JWT_KEY`).
+#[derive(Debug, Clone)]
+pub struct RsaKeys {
+    pub private_der: Vec<u8>,
+    pub public_pem: String,
+}
+
+impl RsaKeys {
+    /// A fresh 2048-bit pair from the `openssl` command (about 0.1 s; an RSA crate's key
+    /// generation in a debug build takes seconds). Call it once per test binary.
+    pub fn generate() -> Self {
+        let private_pem = openssl(
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+            ],
+            b"",
+        );
+        let private_der = openssl(&["rsa", "-traditional", "-outform", "DER"], &private_pem);
+        let public_pem = openssl(&["pkey", "-pubout"], &private_pem);
+        Self {
+            private_der,
+            public_pem: String::from_utf8(public_pem).expect("PEM is ASCII"),
+        }
+    }
+}
+
+/// Runs `openssl` with `input` on its stdin; its stdout.
+fn openssl(args: &[&str], input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("openssl")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the openssl command, to make test keys");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("openssl's stdin");
+    let output = child.wait_with_output().expect("openssl ran");
+    assert!(
+        output.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}

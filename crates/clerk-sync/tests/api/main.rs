@@ -17,6 +17,7 @@ mod metrics;
 mod reads;
 mod refused_values;
 mod retention;
+mod session;
 mod signature_vectors;
 mod slow_senders;
 mod users;

@@ -1,0 +1,347 @@
+//! The session guard: Clerk session tokens signed here with keys made here, sent to a real Rocket
+//! app through the local client. Every refusal is the same 401; the reason is checked on the
+//! verifier itself, so a test cannot pass for the wrong reason.
+
+use std::sync::OnceLock;
+use std::time::SystemTime;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use clerk_sync::config::{Settings, AUTHORIZED_PARTIES_VAR, JWT_KEY_VAR, SIGNING_SECRET_VAR};
+use clerk_sync::session::{self, ClaimsVersion, ClerkSession, SessionError, SessionVerifier};
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header as JwtHeader};
+use rocket::http::{Cookie, Header, Status};
+use rocket::local::asynchronous::Client;
+use rocket::serde::json::Json;
+use serde_json::{json, Value};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use clerk_sync_test_support::*;
+
+const ORIGIN: &str = "https://app.example.com";
+
+/// Our instance's keys, and another instance's: made once for the whole test binary.
+fn keys() -> &'static (RsaKeys, RsaKeys) {
+    static KEYS: OnceLock<(RsaKeys, RsaKeys)> = OnceLock::new();
+    KEYS.get_or_init(|| (RsaKeys::generate(), RsaKeys::generate()))
+}
+
+fn verifier() -> SessionVerifier {
+    SessionVerifier::from_pem(&keys().0.public_pem)
+        .unwrap()
+        .with_authorized_parties([ORIGIN, "http://localhost:3000"])
+}
+
+fn now() -> i64 {
+    now_seconds() as i64
+}
+
+/// Version 1 claims as Clerk issues them, valid now.
+fn v1_claims() -> Value {
+    json!({
+        "azp": ORIGIN, "exp": now() + 60, "iat": now(), "nbf": now() - 5,
+        "iss": "https://clerk.example.com", "sid": "sess_1", "sub": "user_1",
+        "org_id": "org_1", "org_role": "org:admin", "org_slug": "acme",
+        "org_permissions": ["org:sys_memberships:manage", "org:dashboard:read"],
+    })
+}
+
+/// Version 2 claims as Clerk issues them, valid now.
+fn v2_claims() -> Value {
+    json!({
+        "azp": ORIGIN, "exp": now() + 60, "iat": now(), "nbf": now() - 5,
+        "iss": "https://clerk.example.com", "sid": "sess_2", "sub": "user_2", "v": 2,
+        "fva": [7, -1], "sts": "active", "fea": "o:dashboard,o:teams",
+        "o": { "id": "org_2", "rol": "admin", "slg": "acme", "per": "manage,read", "fpm": "3,2" },
+    })
+}
+
+fn sign_with(claims: &Value, private_der: &[u8]) -> String {
+    let mut header = JwtHeader::new(Algorithm::RS256);
+    header.kid = Some("ins_test".into());
+    encode(&header, claims, &EncodingKey::from_rsa_der(private_der)).unwrap()
+}
+
+fn sign(claims: &Value) -> String {
+    sign_with(claims, &keys().0.private_der)
+}
+
+fn with(mut claims: Value, edits: Value) -> Value {
+    for (key, value) in edits.as_object().unwrap() {
+        claims[key] = value.clone();
+    }
+    claims
+}
+
+#[rocket::get("/me")]
+fn me(session: ClerkSession) -> Json<Value> {
+    Json(json!({
+        "user_id": session.user_id(),
+        "session_id": session.session_id(),
+        "azp": session.authorized_party(),
+        "v2": session.version() == ClaimsVersion::V2,
+        "org": session.org().map(|org| json!({
+            "id": org.id, "slug": org.slug, "role": org.role, "permissions": org.permissions,
+        })),
+        "fva": session.factor_verification_age(),
+    }))
+}
+
+async fn client() -> Client {
+    let rocket = rocket::build()
+        .manage(verifier())
+        .mount("/", rocket::routes![me])
+        .register("/", session::catchers());
+    Client::tracked(rocket).await.expect("the app launches")
+}
+
+async fn get_with_bearer(client: &Client, token: &str) -> (Status, Value) {
+    let response = client
+        .get("/me")
+        .header(Header::new("Authorization", format!("Bearer {token}")))
+        .dispatch()
+        .await;
+    let status = response.status();
+    (status, response.into_json().await.expect("a JSON body"))
+}
+
+/// Asserts the one 401 every refused token gets, and the reason the verifier gives.
+async fn assert_refused(token: &str, reason: SessionError) {
+    assert_eq!(verifier().verify(token, SystemTime::now()), Err(reason));
+    let (status, body) = get_with_bearer(&client().await, token).await;
+    assert_eq!(status, Status::Unauthorized);
+    assert_eq!(
+        body,
+        json!({ "error": "unauthorized", "message": "a valid Clerk session token is required" })
+    );
+}
+
+#[rocket::async_test]
+async fn version_1_claims_are_read_from_a_bearer_token() {
+    let (status, body) = get_with_bearer(&client().await, &sign(&v1_claims())).await;
+    assert_eq!(status, Status::Ok);
+    assert_eq!(
+        body,
+        json!({
+            "user_id": "user_1", "session_id": "sess_1", "azp": ORIGIN, "v2": false, "fva": null,
+            "org": { "id": "org_1", "slug": "acme", "role": "org:admin",
+                     "permissions": ["org:sys_memberships:manage", "org:dashboard:read"] },
+        })
+    );
+}
+
+#[rocket::async_test]
+async fn version_2_claims_are_read_from_the_session_cookie_into_the_same_shape() {
+    let client = client().await;
+    let response = client
+        .get("/me")
+        .cookie(Cookie::new("__session", sign(&v2_claims())))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Ok);
+    let body: Value = response.into_json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "user_id": "user_2", "session_id": "sess_2", "azp": ORIGIN, "v2": true, "fva": [7, -1],
+            "org": { "id": "org_2", "slug": "acme", "role": "org:admin",
+                     "permissions": ["org:dashboard:manage", "org:dashboard:read", "org:teams:read"] },
+        })
+    );
+}
+
+#[rocket::async_test]
+async fn a_session_without_an_active_organization_has_none() {
+    let mut claims = v2_claims();
+    claims.as_object_mut().unwrap().remove("o");
+    let (status, body) = get_with_bearer(&client().await, &sign(&claims)).await;
+    assert_eq!(status, Status::Ok);
+    assert_eq!(body["org"], Value::Null);
+}
+
+#[rocket::async_test]
+async fn a_request_without_a_token_is_401_with_json() {
+    let client = client().await;
+    let response = client.get("/me").dispatch().await;
+    assert_eq!(response.status(), Status::Unauthorized);
+    assert_eq!(
+        response.headers().get_one("WWW-Authenticate"),
+        Some("Bearer")
+    );
+    let body: Value = response.into_json().await.unwrap();
+    assert_eq!(body["error"], "unauthorized");
+}
+
+#[rocket::async_test]
+async fn an_expired_token_is_refused() {
+    let token = sign(&with(v2_claims(), json!({ "exp": now() - 30 })));
+    assert_refused(&token, SessionError::Expired).await;
+}
+
+#[rocket::async_test]
+async fn a_token_a_moment_past_its_expiry_is_forgiven_by_the_leeway() {
+    let token = sign(&with(v2_claims(), json!({ "exp": now() - 2 })));
+    assert!(verifier().verify(&token, SystemTime::now()).is_ok());
+}
+
+#[rocket::async_test]
+async fn a_token_not_valid_yet_is_refused() {
+    let token = sign(&with(v2_claims(), json!({ "nbf": now() + 30 })));
+    assert_refused(&token, SessionError::NotYetValid).await;
+}
+
+#[rocket::async_test]
+async fn a_token_issued_in_the_future_is_refused() {
+    let token = sign(&with(v1_claims(), json!({ "iat": now() + 30 })));
+    assert_refused(&token, SessionError::NotYetValid).await;
+}
+
+#[rocket::async_test]
+async fn a_token_signed_by_another_instance_is_refused() {
+    let token = sign_with(&v2_claims(), &keys().1.private_der);
+    assert_refused(&token, SessionError::BadSignature).await;
+}
+
+#[rocket::async_test]
+async fn a_token_minted_for_another_origin_is_refused() {
+    let token = sign(&with(v1_claims(), json!({ "azp": "https://evil.example" })));
+    assert_refused(&token, SessionError::UnauthorizedParty).await;
+}
+
+#[rocket::async_test]
+async fn a_token_without_azp_passes_as_in_clerks_sdks() {
+    let mut claims = v2_claims();
+    claims.as_object_mut().unwrap().remove("azp");
+    let (status, body) = get_with_bearer(&client().await, &sign(&claims)).await;
+    assert_eq!(status, Status::Ok);
+    assert_eq!(body["azp"], Value::Null);
+}
+
+#[rocket::async_test]
+async fn a_tampered_payload_is_refused() {
+    let token = sign(&v2_claims());
+    let parts: Vec<&str> = token.split('.').collect();
+    let forged =
+        URL_SAFE_NO_PAD.encode(with(v2_claims(), json!({ "sub": "user_admin" })).to_string());
+    let tampered = format!("{}.{forged}.{}", parts[0], parts[2]);
+    assert_refused(&tampered, SessionError::BadSignature).await;
+}
+
+#[rocket::async_test]
+async fn an_unsigned_alg_none_token_is_refused() {
+    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(v2_claims().to_string());
+    assert_refused(&format!("{header}.{payload}."), SessionError::Malformed).await;
+}
+
+#[rocket::async_test]
+async fn an_hs256_token_keyed_with_the_public_key_is_refused() {
+    // Algorithm confusion: the public key is public, so an HMAC "signed" with it proves nothing.
+    let token = encode(
+        &JwtHeader::new(Algorithm::HS256),
+        &v2_claims(),
+        &EncodingKey::from_secret(keys().0.public_pem.as_bytes()),
+    )
+    .unwrap();
+    assert_refused(&token, SessionError::WrongAlgorithm).await;
+}
+
+#[rocket::async_test]
+async fn a_pending_session_is_treated_as_signed_out() {
+    let token = sign(&with(v2_claims(), json!({ "sts": "pending" })));
+    let claims = verifier().verify(&token, SystemTime::now()).unwrap();
+    assert!(claims.is_pending());
+    let (status, _) = get_with_bearer(&client().await, &token).await;
+    assert_eq!(status, Status::Unauthorized);
+}
+
+#[rocket::async_test]
+async fn a_token_without_a_session_id_is_refused() {
+    let mut claims = v2_claims();
+    claims.as_object_mut().unwrap().remove("sid");
+    assert_refused(&sign(&claims), SessionError::Malformed).await;
+}
+
+#[rocket::async_test]
+async fn garbage_in_the_cookie_is_401_not_500() {
+    let client = client().await;
+    let response = client
+        .get("/me")
+        .cookie(Cookie::new("__session", "not.a.jwt"))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Unauthorized);
+}
+
+#[rocket::async_test]
+async fn a_route_taking_the_guard_without_a_verifier_aborts_launch() {
+    let rocket = rocket::build().mount("/", rocket::routes![me]);
+    let Err(err) = Client::tracked(rocket).await else {
+        panic!("launch should abort");
+    };
+    assert!(matches!(
+        err.kind(),
+        rocket::error::ErrorKind::SentinelAborts(_)
+    ));
+}
+
+#[test]
+fn the_key_and_origins_are_read_with_the_other_settings() {
+    let pem_on_one_line = keys().0.public_pem.replace('\n', "\\n");
+    let vars = [
+        (SIGNING_SECRET_VAR, SECRET.to_owned()),
+        (JWT_KEY_VAR, pem_on_one_line),
+        (
+            AUTHORIZED_PARTIES_VAR,
+            " https://app.example.com/ , http://localhost:3000".to_owned(),
+        ),
+    ];
+    let settings = Settings::from_lookup(|name| {
+        vars.iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.clone())
+    })
+    .unwrap();
+    let verifier = settings.session.expect("a session verifier");
+    assert_eq!(
+        verifier.authorized_parties(),
+        ["https://app.example.com", "http://localhost:3000"]
+    );
+    assert!(verifier
+        .verify(&sign(&v1_claims()), SystemTime::now())
+        .is_ok());
+    assert!(!format!("{verifier:?}").contains("MII"));
+}
+
+#[test]
+fn a_key_that_is_not_a_public_key_names_its_variable() {
+    let err = Settings::from_lookup(|name| match name {
+        SIGNING_SECRET_VAR => Some(SECRET.to_owned()),
+        JWT_KEY_VAR => Some("sk_test_this_is_the_secret_key_not_the_jwt_key".to_owned()),
+        _ => None,
+    })
+    .unwrap_err();
+    assert!(
+        err.to_string().starts_with("CLERK_JWT_KEY is invalid"),
+        "{err}"
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_stage_manages_the_session_verifier_of_its_settings(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    let mut settings = settings(SECRET);
+    settings.session = Some(verifier());
+    let app_pool = clerk_sync::db::pool_options(&settings.database).connect_lazy_with(db.clone());
+    let rocket = clerk_sync::rocket(app_pool, settings)
+        .mount("/", rocket::routes![me])
+        .register("/", session::catchers());
+    let app = TestApp::launch(db, rocket).await;
+    let (status, body) = get_with_bearer(&app.client, &sign(&v2_claims())).await;
+    assert_eq!(status, Status::Ok);
+    assert_eq!(body["user_id"], "user_2");
+    let (status, _) = get_with_bearer(&app.client, "x.y.z").await;
+    assert_eq!(status, Status::Unauthorized);
+}
