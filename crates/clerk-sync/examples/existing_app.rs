@@ -1,6 +1,5 @@
 //! An existing Rocket app that adds Clerk sync with one `attach`, keeps its own routes and its
-//! own pool, writes its own table atomically with ours, and serves an endpoint from the synced
-//! tables.
+//! own pool, acts after each new user is stored, and serves an endpoint from the synced tables.
 //!
 //! ```sh
 //! CLERK_WEBHOOK_SIGNING_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw cargo run --example existing_app
@@ -10,38 +9,24 @@
 use clerk_sync::clerk::ClerkEvent;
 use clerk_sync::config::Settings;
 use clerk_sync::delivery::Delivery;
-use clerk_sync::hooks::{HookError, Hooks};
-use clerk_sync::hooks::{Outcome, Tx};
+use clerk_sync::hooks::{Hooks, Outcome};
+use clerk_sync::reads::{self, Scope};
 use clerk_sync::ClerkSync;
+use rocket::http::Status;
 use rocket::serde::json::Json;
 use rocket::{get, routes, Build, Rocket, State};
 use serde::Serialize;
 use sqlx::PgPool;
 
-/// The app's own state: its pool (the same database as the sync, any schema it likes).
+/// The app's own state: its pool (the same database as the sync).
 struct Db(PgPool);
 
-/// The app's own logic on Clerk events.
-struct Profiles;
+/// The app's own logic on Clerk events. (To write your own tables atomically with ours, use
+/// `Hooks::in_transaction`, as the template app at the top of the repository does.)
+struct Welcome;
 
 #[rocket::async_trait]
-impl Hooks for Profiles {
-    /// A `profiles` row for each new user, in the same transaction as `clerk.users`.
-    async fn in_transaction(
-        &self,
-        tx: &mut Tx<'_>,
-        delivery: &Delivery,
-        _: Outcome,
-    ) -> Result<(), HookError> {
-        if let ClerkEvent::UserCreated(user) = delivery.event() {
-            sqlx::query("insert into profiles (user_id) values ($1) on conflict do nothing")
-                .bind(&user.id)
-                .execute(&mut **tx)
-                .await?;
-        }
-        Ok(())
-    }
-
+impl Hooks for Welcome {
     /// Side effects after the commit, off the request path.
     async fn after_commit(&self, delivery: &Delivery, _: Outcome) {
         if let ClerkEvent::UserCreated(user) = delivery.event() {
@@ -55,7 +40,7 @@ fn index() -> &'static str {
     "my app, now with Clerk data in its own database"
 }
 
-#[derive(Serialize, sqlx::FromRow)]
+#[derive(Serialize)]
 struct Member {
     user_id: Option<String>,
     role: Option<String>,
@@ -63,21 +48,24 @@ struct Member {
     last_name: Option<String>,
 }
 
-/// Members of an organization, straight from the synced tables: no call to Clerk.
+/// Members of an organization, from the synced tables through the library's typed reads: no
+/// call to Clerk, no SQL of ours.
 #[get("/orgs/<org_id>/members")]
-async fn members(org_id: &str, db: &State<Db>) -> Result<Json<Vec<Member>>, rocket::http::Status> {
-    sqlx::query_as(
-        "select m.user_id, m.role, u.first_name, u.last_name
-         from clerk.organization_memberships m
-         left join clerk.users u on u.id = m.user_id and u.deleted_at is null
-         where m.organization_id = $1 and m.deleted_at is null
-         order by m.created_at",
-    )
-    .bind(org_id)
-    .fetch_all(&db.0)
-    .await
-    .map(Json)
-    .map_err(|_| rocket::http::Status::ServiceUnavailable)
+async fn members(org_id: &str, db: &State<Db>) -> Result<Json<Vec<Member>>, Status> {
+    let organization = reads::organization_with_members(&db.0, org_id, Scope::default())
+        .await
+        .map_err(|_| Status::ServiceUnavailable)?
+        .ok_or(Status::NotFound)?;
+    let members = organization.members.iter().map(|member| {
+        let user = member.user.as_ref();
+        Member {
+            user_id: member.membership.user_id().map(str::to_owned),
+            role: member.membership.role.clone(),
+            first_name: user.and_then(|u| u.first_name.clone()),
+            last_name: user.and_then(|u| u.last_name.clone()),
+        }
+    });
+    Ok(Json(members.collect()))
 }
 
 /// The app: its own routes and state, plus the sync stage.
@@ -85,7 +73,7 @@ pub fn app(pool: PgPool, settings: Settings) -> Rocket<Build> {
     rocket::build()
         .manage(Db(pool.clone()))
         .mount("/", routes![index, members])
-        .attach(ClerkSync::new(pool, settings).hooks(Profiles).stage())
+        .attach(ClerkSync::new(pool, settings).hooks(Welcome).stage())
 }
 
 #[rocket::main]
@@ -93,10 +81,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("DATABASE_URL")?;
     let settings = Settings::from_env()?;
     let pool = clerk_sync::db::connect_lazy(&url, &settings.database)?;
-    // The app's own migration; in a real app, its own `sqlx::migrate!`.
-    sqlx::query("create table if not exists profiles (user_id text primary key)")
-        .execute(&pool)
-        .await?;
     let _ = app(pool, settings).launch().await?;
     Ok(())
 }

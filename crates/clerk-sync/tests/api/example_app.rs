@@ -1,5 +1,5 @@
-//! The `examples/existing_app.rs` app: its own routes keep working beside the sync, its hook
-//! writes its own table, and its endpoint serves the synced tables.
+//! The `examples/existing_app.rs` app: its own routes keep working beside the sync, and its
+//! endpoint serves the synced tables through the library's typed reads.
 
 use rocket::local::asynchronous::Client;
 use serde_json::json;
@@ -18,10 +18,6 @@ async fn the_example_app_serves_its_own_routes_from_the_synced_tables(
 ) {
     let settings = settings(SECRET);
     let pool = clerk_sync::db::pool_options(&settings.database).connect_lazy_with(db.clone());
-    sqlx::query("create table profiles (user_id text primary key)")
-        .execute(&pool)
-        .await
-        .unwrap();
     let client = Client::tracked(existing_app::app(pool.clone(), settings))
         .await
         .unwrap();
@@ -45,6 +41,7 @@ async fn the_example_app_serves_its_own_routes_from_the_synced_tables(
         )
     };
     for body in [
+        event("organization.created.json", json!({ "id": "org_1" }), None),
         user_event("user.created", "user_a", 1, "Alpha"),
         user_event("user.created", "user_b", 1, "Beta"),
         membership("orgmem_a", "user_a"),
@@ -73,5 +70,6 @@ async fn the_example_app_serves_its_own_routes_from_the_synced_tables(
         names.contains(&"Alpha") && names.contains(&"Beta"),
         "{members}"
     );
-    assert_eq!(app.count("select count(*) from profiles").await, 2);
+    let unknown = app.client.get("/orgs/org_unknown/members").dispatch().await;
+    assert_eq!(unknown.status().code, 404);
 }
