@@ -23,18 +23,18 @@ ARG FEATURES=""
 # The two binaries, whatever the app's package is called.
 ARG BINS="--workspace --bin server --bin clerk-sync"
 
-# Dependencies first, in a layer of their own that only the manifests and Cargo.lock invalidate:
-# every target the manifests name gets an empty stand-in, so cargo compiles the dependencies
-# without our sources.
+# Dependencies first, in a layer of their own that only the manifests, Cargo.lock and the
+# benches and examples the manifests name invalidate: cargo must find every target a manifest
+# names, so those few files come as they are, and the sources get empty stand-ins.
 COPY Cargo.toml Cargo.lock ./
 # The library's build script too: its manifest names it. (It only sets SQLX_OFFLINE; the query
 # data in crates/clerk-sync/.sqlx comes with the sources below, no database needed.)
 COPY crates/clerk-sync/Cargo.toml crates/clerk-sync/build.rs crates/clerk-sync/
+COPY crates/clerk-sync/benches crates/clerk-sync/benches
+COPY crates/clerk-sync/examples crates/clerk-sync/examples
 COPY crates/clerk-sync-cli/Cargo.toml crates/clerk-sync-cli/
 COPY crates/test-support/Cargo.toml crates/test-support/
-RUN for main in src/main.rs src/bin/shuttle.rs crates/clerk-sync-cli/src/main.rs \
-        crates/clerk-sync/benches/verify.rs crates/clerk-sync/benches/parse.rs \
-        crates/clerk-sync/examples/existing_app.rs crates/clerk-sync/examples/load.rs; do \
+RUN for main in src/main.rs src/bin/shuttle.rs crates/clerk-sync-cli/src/main.rs; do \
         mkdir -p "$(dirname "$main")" && echo 'fn main() {}' > "$main"; \
     done \
     && for lib in src/lib.rs crates/clerk-sync/src/lib.rs crates/test-support/src/lib.rs; do \
