@@ -11,6 +11,11 @@
 //! [`SessionVerifier`] aborts launch (a Sentinel). A refused token is answered 401 by
 //! [`unauthorized`] (register it with [`catchers()`]) with the same message whatever the reason:
 //! the reason is logged at debug level only, and the token never.
+//!
+//! [`SignedIn`] is the same guard plus what is synced about the signed-in user: their
+//! [`User`] and, when the token names an active organization, their membership of it, read from
+//! the managed [`Store`]. A user whose `user.created` has not arrived yet (or who was deleted) is
+//! not an error: the handler gets the claims with `user: None` and can fall back.
 
 use std::fmt;
 use std::ops::Deref;
@@ -26,7 +31,10 @@ use rocket::response::{self, Responder};
 use rocket::{catch, catchers, Catcher, Ignite, Rocket, Sentinel};
 use serde::Deserialize;
 
+use crate::clerk::{OrganizationMembership, User};
 use crate::error::json_body;
+use crate::reads::{self, ReadError, Scope, Synced};
+use crate::Store;
 
 /// The cookie Clerk's frontend sets to the session token on your app's own domain.
 pub const SESSION_COOKIE: &str = "__session";
@@ -608,6 +616,133 @@ impl Sentinel for ClerkSession {
             tracing::error!(
                 "a route takes a ClerkSession but no session::SessionVerifier is managed: \
                  set CLERK_JWT_KEY and attach clerk_sync::stage(..), or .manage(verifier)"
+            );
+        }
+        missing
+    }
+}
+
+/// A signed-in user with what is synced about them, as a Rocket request guard: the verified
+/// claims (exactly as [`ClerkSession`] checks them, and refused with the same 401), the user from
+/// `clerk.users`, and their membership of the token's active organization. Read the claims
+/// through `Deref`.
+///
+/// Two reads of the managed [`Store`]'s pool, with the default [`Scope`] (any instance, deleted
+/// rows skipped): [`reads::user`], and [`reads::memberships_of_user`] only when the token names
+/// an organization. The user is `None` while their `user.created` has not arrived (the webhook
+/// can be seconds behind the sign-in) and after their `user.deleted`; the membership is `None`
+/// when none is synced for that organization. A failing database is a 503 with no detail (the
+/// error is logged, the token never); a stored payload that no longer fits its type is a 500.
+///
+/// ```no_run
+/// use clerk_sync::session::SignedIn;
+///
+/// #[rocket::get("/hello")]
+/// fn hello(signed_in: SignedIn) -> String {
+///     match &signed_in.user {
+///         Some(user) => format!("hello {}", user.first_name.as_deref().unwrap_or("there")),
+///         // Signed in seconds ago: the webhook has not delivered the user yet.
+///         None => format!("hello {}", signed_in.user_id()),
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    /// The verified claims.
+    pub claims: SessionClaims,
+    /// The synced user, when their `user.created` has arrived and they are not deleted.
+    pub user: Option<Synced<User>>,
+    /// The user's synced membership of the active organization ([`SessionClaims::org`]), when
+    /// the token names one and the membership is synced.
+    pub membership: Option<Synced<OrganizationMembership>>,
+}
+
+impl Deref for SignedIn {
+    type Target = SessionClaims;
+
+    fn deref(&self) -> &SessionClaims {
+        &self.claims
+    }
+}
+
+/// Why a [`SignedIn`] guard failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignedInError {
+    /// The token was refused (401), or no verifier is managed (500).
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// No [`Store`] is managed: the sync stage is not attached (a Sentinel prevents this at
+    /// launch).
+    #[error("no clerk_sync::Store is managed")]
+    NoStore,
+    /// Reading the synced user or membership failed (503 for the database, 500 for a payload).
+    #[error("reading the synced user failed: {0}")]
+    Read(#[source] ReadError),
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for SignedIn {
+    type Error = SignedInError;
+
+    async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, Self::Error> {
+        let claims = match ClerkSession::from_request(req).await {
+            request::Outcome::Success(session) => session.into_claims(),
+            request::Outcome::Error((status, err)) => {
+                return request::Outcome::Error((status, err.into()))
+            }
+            request::Outcome::Forward(status) => return request::Outcome::Forward(status),
+        };
+        let Some(store) = req.rocket().state::<Store>() else {
+            return request::Outcome::Error((Status::InternalServerError, SignedInError::NoStore));
+        };
+        match load(&store.pool, claims).await {
+            Ok(signed_in) => request::Outcome::Success(signed_in),
+            Err(err) => {
+                let status = match err {
+                    ReadError::Database(_) => Status::ServiceUnavailable,
+                    ReadError::Payload(_) => Status::InternalServerError,
+                };
+                tracing::error!(error = %err, "the signed-in user could not be read");
+                request::Outcome::Error((status, SignedInError::Read(err)))
+            }
+        }
+    }
+}
+
+async fn load(pool: &sqlx::PgPool, claims: SessionClaims) -> Result<SignedIn, ReadError> {
+    let scope = Scope::default();
+    let user = reads::user(pool, claims.user_id(), scope);
+    let membership = async {
+        let Some(org) = claims.org() else {
+            return Ok(None);
+        };
+        let memberships = reads::memberships_of_user(pool, claims.user_id(), scope).await?;
+        Ok::<_, ReadError>(
+            memberships
+                .into_iter()
+                .find(|membership| membership.organization_id() == Some(org.id.as_str())),
+        )
+    };
+    let (user, membership) = rocket::tokio::try_join!(user, membership)?;
+    Ok(SignedIn {
+        claims,
+        user,
+        membership,
+    })
+}
+
+/// A route that takes a `SignedIn` needs a [`SessionVerifier`] and the sync's [`Store`] in
+/// managed state; without either, launch is aborted.
+impl Sentinel for SignedIn {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        if ClerkSession::abort(rocket) {
+            return true;
+        }
+        let missing = rocket.state::<Store>().is_none();
+        if missing {
+            tracing::error!(
+                "a route takes a SignedIn but no clerk_sync::Store is managed: attach \
+                 clerk_sync::stage(..) (or .manage(Store {{ pool }}))"
             );
         }
         missing

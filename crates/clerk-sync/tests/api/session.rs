@@ -21,12 +21,12 @@ use clerk_sync_test_support::*;
 const ORIGIN: &str = "https://app.example.com";
 
 /// Our instance's keys, and another instance's: made once for the whole test binary.
-fn keys() -> &'static (RsaKeys, RsaKeys) {
+pub(crate) fn keys() -> &'static (RsaKeys, RsaKeys) {
     static KEYS: OnceLock<(RsaKeys, RsaKeys)> = OnceLock::new();
     KEYS.get_or_init(|| (RsaKeys::generate(), RsaKeys::generate()))
 }
 
-fn verifier() -> SessionVerifier {
+pub(crate) fn verifier() -> SessionVerifier {
     SessionVerifier::from_pem(&keys().0.public_pem)
         .unwrap()
         .with_authorized_parties([ORIGIN, "http://localhost:3000"])
@@ -37,7 +37,7 @@ fn now() -> i64 {
 }
 
 /// Version 1 claims as Clerk issues them, valid now.
-fn v1_claims() -> Value {
+pub(crate) fn v1_claims() -> Value {
     json!({
         "azp": ORIGIN, "exp": now() + 60, "iat": now(), "nbf": now() - 5,
         "iss": "https://clerk.example.com", "sid": "sess_1", "sub": "user_1",
@@ -62,11 +62,11 @@ fn sign_with(claims: &Value, private_der: &[u8]) -> String {
     encode(&header, claims, &EncodingKey::from_rsa_der(private_der)).unwrap()
 }
 
-fn sign(claims: &Value) -> String {
+pub(crate) fn sign(claims: &Value) -> String {
     sign_with(claims, &keys().0.private_der)
 }
 
-fn with(mut claims: Value, edits: Value) -> Value {
+pub(crate) fn with(mut claims: Value, edits: Value) -> Value {
     for (key, value) in edits.as_object().unwrap() {
         claims[key] = value.clone();
     }
@@ -344,4 +344,56 @@ async fn the_stage_manages_the_session_verifier_of_its_settings(
     assert_eq!(body["user_id"], "user_2");
     let (status, _) = get_with_bearer(&app.client, "x.y.z").await;
     assert_eq!(status, Status::Unauthorized);
+}
+
+#[rocket::get("/signed-in")]
+fn signed_in(signed_in: session::SignedIn) -> Json<Value> {
+    Json(json!({ "user_id": signed_in.user_id(), "synced": signed_in.user.is_some() }))
+}
+
+#[rocket::async_test]
+async fn signed_in_answers_503_without_detail_when_the_database_is_down() {
+    use std::time::Duration;
+    // Nothing listens on port 1: every read fails to connect.
+    let pool = PgPoolOptions::new()
+        .acquire_timeout(Duration::from_millis(500))
+        .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+        .unwrap();
+    let rocket = rocket::build()
+        .manage(verifier())
+        .manage(clerk_sync::Store { pool })
+        .mount("/", rocket::routes![signed_in])
+        .register("/", session::catchers());
+    let client = Client::tracked(rocket).await.expect("the app launches");
+    let response = client
+        .get("/signed-in")
+        .header(Header::new(
+            "Authorization",
+            format!("Bearer {}", sign(&v1_claims())),
+        ))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::ServiceUnavailable);
+    let body = response.into_string().await.unwrap_or_default();
+    assert!(
+        !body.contains("127.0.0.1") && !body.contains("nobody"),
+        "{body}"
+    );
+    // A refused token is still the session guard's 401, before any read.
+    let response = client.get("/signed-in").dispatch().await;
+    assert_eq!(response.status(), Status::Unauthorized);
+}
+
+#[rocket::async_test]
+async fn a_route_taking_signed_in_without_the_sync_store_aborts_launch() {
+    let rocket = rocket::build()
+        .manage(verifier())
+        .mount("/", rocket::routes![signed_in]);
+    let Err(err) = Client::tracked(rocket).await else {
+        panic!("launch should abort");
+    };
+    assert!(matches!(
+        err.kind(),
+        rocket::error::ErrorKind::SentinelAborts(_)
+    ));
 }
