@@ -84,8 +84,9 @@ pub enum TelemetryError {
     #[error("a tracing subscriber is already installed")]
     AlreadyInstalled(#[from] tracing::subscriber::SetGlobalDefaultError),
     /// The OTLP exporter could not be built from the `OTEL_*` variables.
-    #[error("the OTLP trace exporter could not be built: {0}")]
-    Exporter(String),
+    #[cfg(feature = "otlp")]
+    #[error("the OTLP trace exporter could not be built")]
+    Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
 }
 
 /// Installs the subscriber and the `log` bridge for this process, reading [`LOG_FORMAT_VAR`],
@@ -202,8 +203,7 @@ mod otlp {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .with_protocol(Protocol::HttpBinary)
-            .build()
-            .map_err(|err| super::TelemetryError::Exporter(err.to_string()))?;
+            .build()?;
         let service = set("OTEL_SERVICE_NAME").unwrap_or_else(|| "clerk-sync".to_owned());
         let resource = Resource::builder().with_service_name(service).build();
         Ok(Some(
