@@ -43,9 +43,11 @@ pub async fn receive(
     let (received, span) = (delivery.received(), delivery.span().clone());
     // One line per delivery: its ids, outcome (or error code), status and time.
     match writer.write(delivery).await {
-        Ok(outcome) => {
+        Ok(stored) => {
+            let outcome = stored.outcome;
             metrics.delivered(&event_type, outcome);
             let (status, duration_ms) = (Status::Ok.code, duration_ms(received));
+            let (queue_ms, commit_ms) = (millis(stored.queued), millis(stored.committing));
             span.record("outcome", outcome.as_str());
             span.record("http.response.status_code", status);
             // One line at three levels: `tracing` needs each event's level at compile time.
@@ -58,6 +60,8 @@ pub async fn receive(
                         outcome = outcome.as_str(),
                         status,
                         duration_ms,
+                        queue_ms,
+                        commit_ms,
                         $($message)+
                     )
                 };
@@ -100,6 +104,11 @@ pub async fn receive(
             Err(answer)
         }
     }
+}
+
+/// A duration in milliseconds to the hundredth, for log lines.
+fn millis(duration: std::time::Duration) -> f64 {
+    (duration.as_secs_f64() * 100_000.0).round() / 100.0
 }
 
 /// Every other method on the webhook path: 405 with `Allow: POST`, rather than Rocket's 404.

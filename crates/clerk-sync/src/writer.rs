@@ -87,7 +87,21 @@ impl From<ApplyError> for WriteError {
 
 struct Job {
     webhook: Arc<Delivery>,
-    reply: oneshot::Sender<Result<Outcome, WriteError>>,
+    /// When the request handed it over.
+    queued_at: Instant,
+    reply: oneshot::Sender<Result<Stored, WriteError>>,
+}
+
+/// A stored delivery's outcome, and where its wait went: what its log line reports, so a slow
+/// answer says whether it queued for a writer or waited on its commit.
+#[derive(Debug, Clone, Copy)]
+pub struct Stored {
+    /// What it did.
+    pub outcome: Outcome,
+    /// From the hand-off until a writer took it into a batch.
+    pub queued: Duration,
+    /// From then until its batch committed (runs again and retries alone included).
+    pub committing: Duration,
 }
 
 /// The handle requests use to store deliveries.
@@ -154,11 +168,12 @@ impl Writer {
 
     /// Stores a delivery; returns once its transaction committed, or failed, or the request
     /// timeout passed (then the delivery may still commit: its redelivery will be a duplicate).
-    pub async fn write(&self, webhook: Delivery) -> Result<Outcome, WriteError> {
+    pub async fn write(&self, webhook: Delivery) -> Result<Stored, WriteError> {
         let _in_flight = InFlight::new(&self.in_flight);
         let (reply, outcome) = oneshot::channel();
         let job = Job {
             webhook: Arc::new(webhook),
+            queued_at: Instant::now(),
             reply,
         };
         let stored = async {
@@ -251,6 +266,7 @@ impl WriterTask {
     }
 
     async fn process_in_span(&self, batch: Vec<Job>) {
+        let taken = Instant::now();
         let webhooks: Vec<&Delivery> = batch.iter().map(|job| job.webhook.as_ref()).collect();
         match self.commit(&webhooks).await {
             Ok(outcomes) => {
@@ -260,7 +276,7 @@ impl WriterTask {
                 if !span.is_disabled() {
                     span.record("outcomes", count(&outcomes));
                 }
-                self.answer(batch, outcomes).await
+                self.answer(batch, outcomes, taken).await
             }
             Err(err) if batch.len() > 1 && retry_alone(&err) => {
                 tracing::Span::current().record("outcome", "retried_alone");
@@ -275,7 +291,7 @@ impl WriterTask {
                         continue;
                     }
                     match self.commit_alone(&job.webhook).await {
-                        Ok(outcome) => self.answer(vec![job], vec![outcome]).await,
+                        Ok(outcome) => self.answer(vec![job], vec![outcome], taken).await,
                         Err(err) => {
                             let _ = job.reply.send(Err(err));
                         }
@@ -286,7 +302,7 @@ impl WriterTask {
                 tracing::Span::current().record("outcome", "retried_alone");
                 let job = batch.into_iter().next().expect("one job");
                 match self.keep_if_unstorable(&job.webhook, err).await {
-                    Ok(outcome) => self.answer(vec![job], vec![outcome]).await,
+                    Ok(outcome) => self.answer(vec![job], vec![outcome], taken).await,
                     Err(err) => {
                         let _ = job.reply.send(Err(err));
                     }
@@ -352,8 +368,8 @@ impl WriterTask {
         }
     }
 
-    /// Replies, then hands new events to the after-commit hooks.
-    async fn answer(&self, jobs: Vec<Job>, outcomes: Vec<Outcome>) {
+    /// Replies (the batch was taken at `taken`), then hands new events to the after-commit hooks.
+    async fn answer(&self, jobs: Vec<Job>, outcomes: Vec<Outcome>, taken: Instant) {
         let events: Vec<(Arc<Delivery>, Outcome)> = jobs
             .iter()
             .zip(&outcomes)
@@ -361,7 +377,11 @@ impl WriterTask {
             .map(|(job, outcome)| (job.webhook.clone(), *outcome))
             .collect();
         for (job, outcome) in jobs.into_iter().zip(outcomes) {
-            let _ = job.reply.send(Ok(outcome));
+            let _ = job.reply.send(Ok(Stored {
+                outcome,
+                queued: taken.saturating_duration_since(job.queued_at),
+                committing: taken.elapsed(),
+            }));
         }
         let Some(hooks) = self.hooks.clone() else {
             return;

@@ -233,6 +233,14 @@ async fn in_json_every_line_is_an_object_and_each_delivery_has_one_line_with_its
         assert_eq!(line["object_id"], object_id.as_str(), "{line}");
         assert_eq!(line["outcome"], outcome.as_str(), "{line}");
         assert_eq!(line["status"], 200, "{line}");
+        // Where its time went: waiting for a writer, then its batch's transaction.
+        let (queue, commit) = (line["queue_ms"].as_f64(), line["commit_ms"].as_f64());
+        assert!(queue.is_some_and(|ms| ms >= 0.0), "{line}");
+        assert!(commit.is_some_and(|ms| ms > 0.0), "{line}");
+        assert!(
+            queue.unwrap() + commit.unwrap() <= line["duration_ms"].as_f64().unwrap() + 1.0,
+            "{line}"
+        );
     }
     let refused = delivery_lines(&run.refused);
     assert_eq!(refused.len(), 1, "{refused:?}");
