@@ -8,10 +8,14 @@
 //!     --connections 16 --seconds 20 [--events 200000] [--database-url postgres://...] [--pid 1234]
 //! ```
 //!
-//! The mix: 60% `user.created` for new users, 35% `user.updated` of earlier users with a newer
-//! `updated_at`, 5% exact re-sends of an earlier delivery (a Svix retry). Signatures are made at
+//! The mix is the shared yardstick's (`gen.py` of `../shared/bench`): 60% `user.created` for new
+//! users, 35% `user.updated` of recent users with a newer `updated_at`, 5% exact re-sends of a
+//! recent delivery (a Svix retry); bodies of 1.8–3.3 KB, event times from now on. Signatures are made at
 //! start and expire after 5 minutes, so keep `--seconds` well under that. With `--pid`, the
 //! server's CPU time per event and peak RSS are read from `/proc`.
+
+// `json!` of a whole Clerk user nests deeper than the default limit.
+#![recursion_limit = "256"]
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -71,28 +75,56 @@ impl Rng {
     }
 }
 
-fn user_body(event_type: &str, id: &str, updated_at: u64, n: u64) -> String {
+/// A `user.*` delivery of 1.8–3.3 KB shaped like Clerk's, as the shared yardstick's `gen.py`
+/// writes them: half the users signed up with Google (an external account), half with email.
+fn user_body(event_type: &str, id: &str, created_at: u64, updated_at: u64, n: u64) -> String {
+    let google = n % 2 == 0;
+    let external_accounts: Vec<serde_json::Value> = google
+        .then(|| serde_json::json!({
+            "object": "google_account", "id": format!("idn_g{id}"), "provider": "oauth_google",
+            "approved_scopes": "email https://www.googleapis.com/auth/userinfo.email \
+                                https://www.googleapis.com/auth/userinfo.profile openid profile",
+            "email_address": format!("load.tester.{n}@example.com"), "given_name": "Load",
+            "family_name": format!("Tester {n}"), "first_name": "Load", "last_name": format!("Tester {n}"),
+            "google_id": format!("1{n:020}"), "provider_user_id": format!("1{n:020}"),
+            "avatar_url": format!("https://lh3.googleusercontent.com/a/ACg8ocL{n:040}=s1000-c"),
+            "image_url": format!("https://img.clerk.com/eyJ0eXBlIjoicHJveHkiLCJzcmMiOiJ{n:060}"),
+            "picture": format!("https://lh3.googleusercontent.com/a/ACg8ocL{n:040}"),
+            "identification_id": format!("idn_g{id}"), "label": null, "public_metadata": {},
+            "created_at": created_at, "updated_at": updated_at, "username": "", "phone_number": "",
+            "verification": { "status": "verified", "strategy": "oauth_google", "attempts": null,
+                              "expire_at": updated_at + 600_000 },
+        }))
+        .into_iter()
+        .collect();
     serde_json::json!({
         "object": "event", "type": event_type, "timestamp": updated_at, "instance_id": "ins_load",
         "event_attributes": { "http_request": { "client_ip": "203.0.113.7", "user_agent": "Mozilla/5.0 (load)" } },
         "data": {
             "object": "user", "id": id, "external_id": null,
             "primary_email_address_id": format!("idn_{id}_0"), "primary_phone_number_id": null,
-            "username": format!("user{n}"), "first_name": "Load", "last_name": format!("Tester {n}"),
-            "image_url": "https://img.clerk.com/xxxxxx", "has_image": true,
-            "public_metadata": { "plan": "pro", "seats": n % 50 }, "private_metadata": {}, "unsafe_metadata": {},
-            "email_addresses": (0..2).map(|i| serde_json::json!({
-                "id": format!("idn_{id}_{i}"), "object": "email_address",
-                "email_address": format!("load.tester.{n}.{i}@example.com"),
+            "primary_web3_wallet_id": null, "username": null, "first_name": "Load",
+            "last_name": format!("Tester {n}"),
+            "image_url": format!("https://img.clerk.com/eyJ0eXBlIjoicHJveHkiLCJzcmMiOiJ{n:060}"),
+            "profile_image_url": "", "has_image": true,
+            "public_metadata": { "plan": "pro", "seats": n % 50, "onboarded": event_type == "user.updated" },
+            "private_metadata": {}, "unsafe_metadata": {},
+            "email_addresses": [{
+                "id": format!("idn_{id}_0"), "object": "email_address",
+                "email_address": format!("load.tester.{n}@example.com"),
                 "verification": { "status": "verified", "strategy": "email_code", "attempts": 1, "expire_at": null },
-                "linked_to": [], "reserved": false,
-            })).collect::<Vec<_>>(),
-            "phone_numbers": [], "web3_wallets": [], "passkeys": [], "external_accounts": [],
+                "linked_to": [], "reserved": false, "matches_sso_connection": false,
+                "created_at": created_at, "updated_at": updated_at,
+            }],
+            "phone_numbers": [], "web3_wallets": [], "passkeys": [], "external_accounts": external_accounts,
             "saml_accounts": [], "enterprise_accounts": [],
-            "password_enabled": true, "two_factor_enabled": false, "totp_enabled": false,
+            "password_enabled": !google, "two_factor_enabled": false, "totp_enabled": false,
             "backup_code_enabled": false, "banned": false, "locked": false,
+            "lockout_expires_in_seconds": null, "verification_attempts_remaining": 100,
+            "mfa_enabled_at": null, "mfa_disabled_at": null, "legal_accepted_at": null,
+            "create_organizations_limit": null,
             "last_sign_in_at": updated_at, "last_active_at": updated_at,
-            "created_at": 1_700_000_000_000u64, "updated_at": updated_at,
+            "created_at": created_at, "updated_at": updated_at,
             "delete_self_enabled": true, "create_organization_enabled": true,
         }
     })
@@ -105,12 +137,17 @@ fn presign(args: &Args, run: u64) -> Vec<Delivery> {
     let (host, path) = split_url(&args.url);
     let timestamp = unix_seconds(SystemTime::now()).to_string();
     let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ run);
+    // The yardstick's mix (`gen.py`): 5% exact re-sends of one of the last 500 deliveries, 35%
+    // updates of one of the last 2 000 users created, 60% new users; event times from now on,
+    // strictly increasing, as Clerk's are for live traffic.
+    let now = unix_seconds(SystemTime::now()) * 1000;
     let mut users: Vec<(String, u64)> = Vec::new();
     let mut deliveries: Vec<Delivery> = Vec::with_capacity(args.events);
     for n in 0..args.events as u64 {
         let roll = rng.next() % 100;
         if roll < 5 && !deliveries.is_empty() {
-            let again = &deliveries[(rng.next() % deliveries.len() as u64) as usize];
+            let recent = deliveries.len().min(500) as u64;
+            let again = &deliveries[deliveries.len() - 1 - (rng.next() % recent) as usize];
             let copy = Delivery {
                 svix_id: again.svix_id.clone(),
                 request: again.request.clone(),
@@ -119,13 +156,13 @@ fn presign(args: &Args, run: u64) -> Vec<Delivery> {
             continue;
         }
         let body = if roll < 40 && !users.is_empty() {
-            let i = (rng.next() % users.len() as u64) as usize;
-            users[i].1 += 1000;
-            user_body("user.updated", &users[i].0, users[i].1, n)
+            let recent = users.len().min(2000) as u64;
+            let i = users.len() - 1 - (rng.next() % recent) as usize;
+            user_body("user.updated", &users[i].0, users[i].1, now + n, n)
         } else {
             let id = format!("user_load{run}x{n}");
-            users.push((id.clone(), 1_700_000_000_000 + n));
-            user_body("user.created", &id, 1_700_000_000_000 + n, n)
+            users.push((id.clone(), now + n));
+            user_body("user.created", &id, now + n, now + n, n)
         };
         let svix_id = format!("msg_load{run}x{n}");
         let signature = sign(&key, &svix_id, &timestamp, body.as_bytes());

@@ -1,14 +1,13 @@
 //! Applying verified deliveries: ledger rows and projections, in one transaction.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::time::SystemTime;
 
 use crate::clerk::{ClerkEvent, DeletedObject};
 use crate::delivery::Delivery;
 use crate::hooks::{HookError, Hooks};
 use crate::store::projection::{self, LockKey, Projected, Rank, Row, Table, Tombstone, Upsert};
 use crate::store::tables::ALL;
-use crate::store::{ledger, Outcome, Tx};
+use crate::store::{ledger, now_millis, Outcome, Tx};
 
 /// What one event asks of the projections.
 #[derive(Debug)]
@@ -117,7 +116,7 @@ pub async fn apply_batch(
         .filter(|&i| seen.insert(webhooks[i].svix_id()))
         .collect();
     let first_webhooks: Vec<&Delivery> = firsts.iter().map(|&i| webhooks[i]).collect();
-    let new: HashSet<String> = ledger::insert(tx, &first_webhooks)
+    let new: HashSet<String> = ledger::claim(tx, &first_webhooks)
         .await?
         .into_iter()
         .collect();
@@ -127,6 +126,12 @@ pub async fn apply_batch(
         .collect();
 
     project(tx, webhooks, &fresh_indexes, &mut outcomes).await?;
+    // Written once, with what applying it did, before the hooks run (they may read it).
+    let recorded: Vec<(&Delivery, Outcome)> = fresh_indexes
+        .iter()
+        .map(|&i| (webhooks[i], outcomes[i]))
+        .collect();
+    ledger::insert(tx, &recorded).await?;
 
     if let Some(hooks) = hooks {
         for &i in &fresh_indexes {
@@ -137,11 +142,6 @@ pub async fn apply_batch(
         }
         still_usable(tx).await?;
     }
-    let statuses: Vec<(&str, Outcome)> = fresh_indexes
-        .iter()
-        .map(|&i| (webhooks[i].svix_id(), outcomes[i]))
-        .collect();
-    ledger::set_statuses(tx, &statuses).await?;
     Ok(outcomes)
 }
 
@@ -345,10 +345,4 @@ fn entry<'p, K: Ord, V>(
         }
     };
     &mut groups[index].1
-}
-
-fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

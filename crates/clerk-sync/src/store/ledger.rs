@@ -8,79 +8,141 @@ use super::{Outcome, Tx};
 use crate::config::MIN_RETENTION;
 use crate::delivery::Delivery;
 
-/// Records deliveries (whose svix-ids must be distinct); returns the svix-ids that were new. A
-/// concurrent delivery of the same svix-id waits here on the primary key until the first commits
-/// or rolls back.
-pub async fn insert(tx: &mut Tx<'_>, webhooks: &[&Delivery]) -> Result<Vec<String>, sqlx::Error> {
+/// How long a svix-id stays in `clerk.recent_svix_ids`: Svix's automatic retries of a message
+/// end about 27.6 hours after its first attempt. Older svix-ids are looked up in the ledger.
+pub const DEDUP_WINDOW: Duration = MIN_RETENTION;
+
+/// How far Clerk's clock may run behind ours: an event that says it happened less than
+/// [`DEDUP_WINDOW`] minus this ago cannot have been received before the window began.
+const CLOCK_SKEW: Duration = Duration::from_secs(3600);
+
+/// Envelope times (Unix ms) that `timestamptz` holds; others cannot be in the ledger's
+/// `event_timestamp`.
+const STORABLE_MILLIS: std::ops::RangeInclusive<i64> = -200_000_000_000_000..=8_000_000_000_000_000;
+
+/// Claims the svix-ids of `webhooks` (distinct): returns those never stored before. Each is added
+/// to `clerk.recent_svix_ids`, so a concurrent delivery of the same svix-id waits on its key until
+/// this transaction commits (then it is a duplicate) or rolls back. An event older than the
+/// window may have been stored before the window began: the ledger is asked about those, by
+/// their event time.
+pub async fn claim(tx: &mut Tx<'_>, webhooks: &[&Delivery]) -> Result<Vec<String>, sqlx::Error> {
     let svix_ids: Vec<&str> = webhooks.iter().map(|w| w.svix_id()).collect();
-    let event_types: Vec<&str> = webhooks
-        .iter()
-        .map(|w| w.envelope().event_type.as_str())
-        .collect();
-    let object_ids: Vec<Option<&str>> = webhooks.iter().map(|w| w.object_id()).collect();
-    let instance_ids: Vec<Option<&str>> = webhooks
-        .iter()
-        .map(|w| w.envelope().instance_id.as_deref())
-        .collect();
-    let at: Vec<Option<i64>> = webhooks
-        .iter()
-        .map(|w| w.envelope().occurred_at_millis())
-        .collect();
-    let bodies: Vec<&str> = webhooks.iter().map(|w| w.body()).collect();
-    // The `as` casts name the arrays' element types, which the macro cannot match with `&str`.
-    sqlx::query_scalar!(
-        "insert into clerk.webhook_events
-             (svix_id, event_type, object_id, instance_id, event_timestamp, status, body)
-         select v.svix_id, v.event_type, v.object_id, v.instance_id, clerk.from_millis(v.at),
-                'applied', v.body
-         from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
-             as v(svix_id, event_type, object_id, instance_id, at, body)
+    let mut new = sqlx::query_scalar!(
+        "insert into clerk.recent_svix_ids (svix_id)
+         select v.svix_id from unnest($1::text[]) as v(svix_id)
          order by v.svix_id
          on conflict (svix_id) do nothing
          returning svix_id",
+        &svix_ids as &[&str],
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+
+    let window_began = super::now_millis() - (DEDUP_WINDOW - CLOCK_SKEW).as_millis() as i64;
+    let (old_ids, old_times): (Vec<&str>, Vec<i64>) = webhooks
+        .iter()
+        .filter_map(|w| Some((w.svix_id(), w.envelope().occurred_at_millis()?)))
+        .filter(|(id, at)| {
+            *at < window_began && STORABLE_MILLIS.contains(at) && new.iter().any(|n| n == id)
+        })
+        .unzip();
+    if old_ids.is_empty() {
+        return Ok(new);
+    }
+    let stored = sqlx::query_scalar!(
+        r#"select v.svix_id as "svix_id!"
+           from unnest($1::text[], $2::bigint[]) as v(svix_id, at)
+           where exists (select from clerk.webhook_events e
+                         where e.event_timestamp = clerk.from_millis(v.at)
+                           and e.svix_id = v.svix_id)"#,
+        &old_ids as &[&str],
+        &old_times as &[i64],
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    new.retain(|id| !stored.contains(id));
+    Ok(new)
+}
+
+/// Records claimed deliveries with what applying them did: one row each, written once.
+pub async fn insert(
+    tx: &mut Tx<'_>,
+    deliveries: &[(&Delivery, Outcome)],
+) -> Result<(), sqlx::Error> {
+    if deliveries.is_empty() {
+        return Ok(());
+    }
+    let svix_ids: Vec<&str> = deliveries.iter().map(|(w, _)| w.svix_id()).collect();
+    let event_types: Vec<&str> = deliveries
+        .iter()
+        .map(|(w, _)| w.envelope().event_type.as_str())
+        .collect();
+    let object_ids: Vec<Option<&str>> = deliveries.iter().map(|(w, _)| w.object_id()).collect();
+    let instance_ids: Vec<Option<&str>> = deliveries
+        .iter()
+        .map(|(w, _)| w.envelope().instance_id.as_deref())
+        .collect();
+    let at: Vec<Option<i64>> = deliveries
+        .iter()
+        .map(|(w, _)| w.envelope().occurred_at_millis())
+        .collect();
+    let statuses: Vec<&str> = deliveries.iter().map(|(_, o)| o.as_str()).collect();
+    let bodies: Vec<&str> = deliveries.iter().map(|(w, _)| w.body()).collect();
+    // The `as` casts name the arrays' element types, which the macro cannot match with `&str`.
+    sqlx::query!(
+        "insert into clerk.webhook_events
+             (svix_id, event_type, object_id, instance_id, event_timestamp, status, body)
+         select v.svix_id, v.event_type, v.object_id, v.instance_id, clerk.from_millis(v.at),
+                v.status, v.body
+         from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],
+                     $7::text[])
+             as v(svix_id, event_type, object_id, instance_id, at, status, body)",
         &svix_ids as &[&str],
         &event_types as &[&str],
         &object_ids as &[Option<&str>],
         &instance_ids as &[Option<&str>],
         &at as &[Option<i64>],
+        &statuses as &[&str],
         &bodies as &[&str],
     )
-    .fetch_all(&mut **tx)
-    .await
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Keeps a delivery that Postgres refused to store as it is (see [`crate::db::Failure`]) as
 /// `failed`, with the reason, so it is acknowledged and `clerk-sync replay --failed` can apply it
 /// once a fix allows. Only the body (as text, which takes what `jsonb` refuses) and a Clerk id
 /// are stored; an envelope time outside what `timestamptz` holds is left out. Returns whether
-/// the row is new.
+/// the svix-id is new.
 pub async fn insert_failed(
     tx: &mut Tx<'_>,
     webhook: &Delivery,
     reason: &str,
 ) -> Result<bool, sqlx::Error> {
+    if claim(tx, &[webhook]).await?.is_empty() {
+        return Ok(false);
+    }
     let envelope = webhook.envelope();
-    let inserted = sqlx::query!(
+    let at = envelope
+        .occurred_at_millis()
+        .filter(|at| STORABLE_MILLIS.contains(at));
+    sqlx::query!(
         "insert into clerk.webhook_events
              (svix_id, event_type, object_id, instance_id, event_timestamp, status, body,
               failure_reason)
-         values ($1, $2, $3, $4,
-                 case when $5 between -200000000000000 and 8000000000000000
-                      then clerk.from_millis($5) end,
-                 'failed', $6, $7)
-         on conflict (svix_id) do nothing",
+         values ($1, $2, $3, $4, clerk.from_millis($5), 'failed', $6, $7)",
         webhook.svix_id(),
         envelope.event_type.as_str(),
         webhook.object_id(),
         envelope.instance_id.as_deref(),
-        envelope.occurred_at_millis(),
+        at,
         webhook.body(),
         reason,
     )
     .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
+    .await?;
+    Ok(true)
 }
 
 /// Where a row stands in the ledger's `(received_at, svix_id)` order. Group commits give many
@@ -202,26 +264,33 @@ pub async fn page_after(
         .collect())
 }
 
-/// Records what applying each new delivery did, where it was not `applied` (the inserted default).
-pub async fn set_statuses(
-    tx: &mut Tx<'_>,
-    outcomes: &[(&str, Outcome)],
-) -> Result<(), sqlx::Error> {
-    let changed: Vec<(&str, Outcome)> = outcomes
-        .iter()
-        .copied()
-        .filter(|(_, outcome)| *outcome != Outcome::Applied)
-        .collect();
-    update_statuses(tx, &changed, Rows::All).await
-}
-
 /// Records what a replay did, for rows that were not projected before ([`Rows::Unprojected`]);
 /// every other row keeps the status of its first delivery.
 pub async fn set_replayed_statuses(
     tx: &mut Tx<'_>,
     outcomes: &[(&str, Outcome)],
 ) -> Result<(), sqlx::Error> {
-    update_statuses(tx, outcomes, Rows::Unprojected).await
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    let (ids, statuses): (Vec<&str>, Vec<&str>) = outcomes
+        .iter()
+        .map(|(id, outcome)| (*id, outcome.as_str()))
+        .unzip();
+    // The partial index on unprojected rows finds them; no index on svix_id is needed.
+    sqlx::query!(
+        "update clerk.webhook_events
+         set status = v.new_status,
+             failure_reason = case when v.new_status = 'failed' then failure_reason end
+         from unnest($1::text[], $2::text[]) as v(id, new_status)
+         where svix_id = v.id and status <> v.new_status
+           and status in ('failed', 'unhandled')",
+        &ids as &[&str],
+        &statuses as &[&str],
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Records why Postgres refused a replayed event's values, on a row that was not projected before
@@ -242,63 +311,29 @@ pub async fn set_replay_failure(
     Ok(())
 }
 
-/// One statement for all of `outcomes`, on those of them that are also among `rows`.
-async fn update_statuses(
-    tx: &mut Tx<'_>,
-    outcomes: &[(&str, Outcome)],
-    rows: Rows,
-) -> Result<(), sqlx::Error> {
-    if outcomes.is_empty() {
-        return Ok(());
-    }
-    let (ids, statuses): (Vec<&str>, Vec<&str>) = outcomes
-        .iter()
-        .map(|(id, outcome)| (*id, outcome.as_str()))
-        .unzip();
-    match rows {
-        Rows::All => {
-            sqlx::query!(
-                "update clerk.webhook_events
-                 set status = v.new_status,
-                     failure_reason = case when v.new_status = 'failed' then failure_reason end
-                 from unnest($1::text[], $2::text[]) as v(id, new_status)
-                 where svix_id = v.id and status <> v.new_status",
-                &ids as &[&str],
-                &statuses as &[&str],
-            )
-            .execute(&mut **tx)
-            .await?
-        }
-        Rows::Unprojected => {
-            sqlx::query!(
-                "update clerk.webhook_events
-                 set status = v.new_status,
-                     failure_reason = case when v.new_status = 'failed' then failure_reason end
-                 from unnest($1::text[], $2::text[]) as v(id, new_status)
-                 where svix_id = v.id and status <> v.new_status
-                   and status in ('failed', 'unhandled')",
-                &ids as &[&str],
-                &statuses as &[&str],
-            )
-            .execute(&mut **tx)
-            .await?
-        }
-    };
-    Ok(())
-}
-
 /// Deletes ledger rows received more than `retention` ago (never less than 28 hours, whatever is
-/// asked), `batch` rows per statement so no long transaction holds locks; returns how many.
+/// asked), `batch` rows per statement so no long transaction holds locks, and svix-ids older than
+/// [`DEDUP_WINDOW`] from `clerk.recent_svix_ids`; returns how many ledger rows went.
 pub async fn prune(pool: &PgPool, retention: Duration, batch: i64) -> Result<u64, sqlx::Error> {
     let retention = retention.max(MIN_RETENTION);
+    // One statement: the table holds one window of svix-ids, and this run's share is the few
+    // minutes since the last.
+    sqlx::query!(
+        "delete from clerk.recent_svix_ids
+         where received_at < now() - make_interval(secs => $1)",
+        DEDUP_WINDOW.as_secs_f64(),
+    )
+    .execute(pool)
+    .await?;
     let mut deleted = 0;
     loop {
+        // By row address: the ledger has no index on svix_id.
         let n = sqlx::query!(
-            "delete from clerk.webhook_events where svix_id in (
-                 select svix_id from clerk.webhook_events
+            "delete from clerk.webhook_events where ctid = any(array(
+                 select ctid from clerk.webhook_events
                  where received_at < now() - make_interval(secs => $1)
                  order by received_at
-                 limit $2)",
+                 limit $2))",
             retention.as_secs_f64(),
             batch,
         )

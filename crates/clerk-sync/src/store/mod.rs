@@ -46,5 +46,12 @@ impl Outcome {
     }
 }
 
+/// Now, in Unix milliseconds, as Clerk sends times.
+pub(crate) fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// The transaction every store function runs in.
 pub type Tx<'c> = sqlx::Transaction<'c, sqlx::Postgres>;

@@ -92,7 +92,8 @@ async fn finish(pool: &PgPool, outcomes: Vec<Outcome>, seen: Seen) -> Run {
     .unwrap();
     let rows = rows(pool).await;
     // `delete` rather than `truncate`: far quicker on tables this small.
-    for table in PROJECTED_TABLES.iter().chain(&["clerk.webhook_events"]) {
+    let ledger_tables = ["clerk.webhook_events", "clerk.recent_svix_ids"];
+    for table in PROJECTED_TABLES.iter().chain(&ledger_tables) {
         sqlx::query(&format!("delete from {table}"))
             .execute(pool)
             .await
@@ -196,7 +197,7 @@ async fn equal_times_and_ranks_are_broken_by_svix_id_bytes_on_any_collation(
             assert_eq!(status, 200, "{ack}");
         }
         assert_eq!(self::rows(&app.db).await, rows);
-        sqlx::query("truncate clerk.sessions, clerk.webhook_events")
+        sqlx::query("truncate clerk.sessions, clerk.webhook_events, clerk.recent_svix_ids")
             .execute(&app.db)
             .await
             .unwrap();
