@@ -5,7 +5,8 @@
 //! ```sh
 //! cargo run --release --example load -- \
 //!     --url http://127.0.0.1:8000/webhooks/clerk --secret whsec_... \
-//!     --connections 16 --seconds 20 [--events 200000] [--database-url postgres://...] [--pid 1234]
+//!     --connections 16 --seconds 20 [--events 200000] [--database-url postgres://...] [--pid 1234] \
+//!     [--svix-ids ordered|random]
 //! ```
 //!
 //! The mix is the shared yardstick's (`gen.py` of `../shared/bench`): 60% `user.created` for new
@@ -34,6 +35,9 @@ struct Args {
     events: usize,
     database_url: Option<String>,
     pid: Option<u32>,
+    /// Svix-ids in random order rather than in order of sending (Svix's are KSUIDs, ordered by
+    /// time): the worst case for an index on them.
+    random_ids: bool,
 }
 
 fn args() -> Args {
@@ -54,6 +58,11 @@ fn args() -> Args {
         events: get("events").map_or(200_000, |v| v.parse().unwrap()),
         database_url: get("database-url").or_else(|| std::env::var("DATABASE_URL").ok()),
         pid: get("pid").map(|v| v.parse().unwrap()),
+        random_ids: match get("svix-ids").as_deref() {
+            None | Some("ordered") => false,
+            Some("random") => true,
+            Some(other) => panic!("--svix-ids is ordered or random, not {other}"),
+        },
     }
 }
 
@@ -137,6 +146,7 @@ fn presign(args: &Args, run: u64) -> Vec<Delivery> {
     let (host, path) = split_url(&args.url);
     let timestamp = unix_seconds(SystemTime::now()).to_string();
     let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ run);
+    let mut ids = Rng(0x9e37_79b9_7f4a_7c15 ^ run);
     // The yardstick's mix (`gen.py`): 5% exact re-sends of one of the last 500 deliveries, 35%
     // updates of one of the last 2 000 users created, 60% new users; event times from now on,
     // strictly increasing, as Clerk's are for live traffic.
@@ -164,7 +174,11 @@ fn presign(args: &Args, run: u64) -> Vec<Delivery> {
             users.push((id.clone(), now + n));
             user_body("user.created", &id, now + n, now + n, n)
         };
-        let svix_id = format!("msg_load{run}x{n}");
+        let svix_id = if args.random_ids {
+            format!("msg_{:016x}{:016x}", ids.next(), ids.next())
+        } else {
+            format!("msg_load{run}x{n}")
+        };
         let signature = sign(&key, &svix_id, &timestamp, body.as_bytes());
         let mut request = format!(
             "POST {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
