@@ -348,7 +348,117 @@ async fn the_stage_manages_the_session_verifier_of_its_settings(
 
 #[rocket::get("/signed-in")]
 fn signed_in(signed_in: session::SignedIn) -> Json<Value> {
-    Json(json!({ "user_id": signed_in.user_id(), "synced": signed_in.user.is_some() }))
+    Json(json!({
+        "user_id": signed_in.user_id(),
+        "synced": signed_in.user.is_some(),
+        "instance": signed_in.user.as_ref().map(|user| user.instance_id.clone()),
+        "last_name": signed_in.user.as_ref().map(|user| user.last_name.clone()),
+        "member": signed_in.membership.is_some(),
+    }))
+}
+
+const INSTANCE_A: &str = "ins_instance_a";
+const INSTANCE_B: &str = "ins_instance_b";
+
+/// `body` (an envelope) as sent by `instance`.
+fn from_instance(instance: &str, body: String) -> String {
+    let mut envelope: Value = serde_json::from_str(&body).unwrap();
+    envelope["instance_id"] = json!(instance);
+    envelope.to_string()
+}
+
+/// A token for `user_id` with `org` active (version 1 claims).
+fn token_for(user_id: &str, org: &str) -> String {
+    sign(&with(
+        v1_claims(),
+        json!({ "sub": user_id, "org_id": org, "org_role": "org:member" }),
+    ))
+}
+
+async fn get_signed_in(client: &Client, token: &str) -> Value {
+    let response = client
+        .get("/signed-in")
+        .header(Header::new("Authorization", format!("Bearer {token}")))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Ok);
+    response.into_json().await.expect("a JSON body")
+}
+
+#[sqlx::test(migrations = false)]
+async fn signed_in_scoped_to_an_instance_reads_only_that_instances_rows(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    let mut settings = settings(SECRET);
+    settings.session = Some(verifier().with_instance(INSTANCE_A));
+    let app_pool = clerk_sync::db::pool_options(&settings.database).connect_lazy_with(db.clone());
+    let rocket = clerk_sync::rocket(app_pool, settings)
+        .mount("/", rocket::routes![signed_in])
+        .register("/", session::catchers());
+    let app = TestApp::launch(db, rocket).await;
+    // Instance A's user and organization, and instance B's, delivered by their webhooks.
+    for (instance, user, org, last_name) in [
+        (INSTANCE_A, "user_a", "org_a", "Alpha"),
+        (INSTANCE_B, "user_b", "org_b", "Beta"),
+    ] {
+        for body in [
+            user_event("user.created", user, 1, last_name),
+            event("organization.created.json", json!({ "id": org }), None),
+            event(
+                "organizationMembership.created.json",
+                json!({
+                    "id": format!("orgmem_{user}"),
+                    "organization": { "id": org },
+                    "public_user_data": { "user_id": user },
+                }),
+                None,
+            ),
+        ] {
+            expect_status(app.deliver(&from_instance(instance, body)).await, 200).await;
+        }
+    }
+    assert_eq!(
+        app.count("select count(*) from clerk.users where instance_id is not null")
+            .await,
+        2
+    );
+
+    // A's user, with their membership.
+    let body = get_signed_in(&app.client, &token_for("user_a", "org_a")).await;
+    assert_eq!(
+        body,
+        json!({ "user_id": "user_a", "synced": true, "instance": INSTANCE_A,
+                "last_name": "Alpha", "member": true })
+    );
+    // B's user is not A's: no user and no membership, but still the claims (200).
+    let body = get_signed_in(&app.client, &token_for("user_b", "org_b")).await;
+    assert_eq!(
+        body,
+        json!({ "user_id": "user_b", "synced": false, "instance": null,
+                "last_name": null, "member": false })
+    );
+
+    // Unscoped, on the same database: any instance's user.
+    let rocket = rocket::build()
+        .manage(verifier())
+        .manage(clerk_sync::Store {
+            pool: app.db.clone(),
+        })
+        .mount("/", rocket::routes![signed_in])
+        .register("/", session::catchers());
+    let unscoped = Client::tracked(rocket).await.expect("the app launches");
+    for (user, org, instance, last_name) in [
+        ("user_a", "org_a", INSTANCE_A, "Alpha"),
+        ("user_b", "org_b", INSTANCE_B, "Beta"),
+    ] {
+        let body = get_signed_in(&unscoped, &token_for(user, org)).await;
+        assert_eq!(
+            body,
+            json!({ "user_id": user, "synced": true, "instance": instance,
+                    "last_name": last_name, "member": true })
+        );
+    }
 }
 
 #[rocket::async_test]
