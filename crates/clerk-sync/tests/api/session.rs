@@ -7,7 +7,10 @@ use std::time::SystemTime;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use clerk_sync::config::{Settings, AUTHORIZED_PARTIES_VAR, JWT_KEY_VAR, SIGNING_SECRET_VAR};
+use clerk_sync::config::{
+    Settings, AUTHORIZED_PARTIES_VAR, INSTANCE_ID_VAR, JWT_KEY_VAR, SIGNING_SECRET_VAR,
+};
+use clerk_sync::reads::Scope;
 use clerk_sync::session::{self, ClaimsVersion, ClerkSession, SessionError, SessionVerifier};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header as JwtHeader};
 use rocket::http::{Cookie, Header, Status};
@@ -307,10 +310,48 @@ fn the_key_and_origins_are_read_with_the_other_settings() {
         verifier.authorized_parties(),
         ["https://app.example.com", "http://localhost:3000"]
     );
+    // No instance named: SignedIn reads any.
+    assert_eq!(verifier.instance(), None);
+    assert_eq!(verifier.scope(), Scope::default());
     assert!(verifier
         .verify(&sign(&v1_claims()), SystemTime::now())
         .is_ok());
     assert!(!format!("{verifier:?}").contains("MII"));
+}
+
+/// `Settings::from_lookup` over `vars`, with the signing secret and our key.
+fn session_settings(vars: &[(&str, &str)]) -> Result<Settings, clerk_sync::config::ConfigError> {
+    Settings::from_lookup(|name| match name {
+        SIGNING_SECRET_VAR => Some(SECRET.to_owned()),
+        JWT_KEY_VAR => Some(keys().0.public_pem.clone()),
+        _ => vars
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| (*value).to_owned()),
+    })
+}
+
+#[test]
+fn the_instance_is_read_with_the_other_settings() {
+    let settings = session_settings(&[(INSTANCE_ID_VAR, " ins_production ")]).unwrap();
+    let verifier = settings.session.expect("a session verifier");
+    assert_eq!(verifier.instance(), Some("ins_production"));
+    assert_eq!(verifier.scope(), Scope::instance("ins_production"));
+    assert!(format!("{verifier:?}").contains("ins_production"));
+    // Blank counts as unset.
+    let settings = session_settings(&[(INSTANCE_ID_VAR, "  ")]).unwrap();
+    assert_eq!(settings.session.unwrap().instance(), None);
+}
+
+#[test]
+fn an_instance_id_that_is_not_one_names_its_variable() {
+    for value in ["production", "sk_live_abc", "ins_a ins_b"] {
+        let err = session_settings(&[(INSTANCE_ID_VAR, value)]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("CLERK_INSTANCE_ID is invalid"),
+            "{value}: {err}"
+        );
+    }
 }
 
 #[test]
