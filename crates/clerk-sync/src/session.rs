@@ -17,6 +17,8 @@
 //! the managed [`Store`] (only rows of the verifier's instance when it names one:
 //! [`SessionVerifier::with_instance`]). A user whose `user.created` has not arrived yet (or who
 //! was deleted) is not an error: the handler gets the claims with `user: None` and can fall back.
+//! A read that fails is answered by [`catchers()`] with the library's JSON error too: 503
+//! `database_unavailable` or 500 `internal_error`, without detail.
 
 use std::fmt;
 use std::ops::Deref;
@@ -26,14 +28,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use rocket::http::Status;
+use rocket::http::{ContentType, Status};
 use rocket::request::{self, FromRequest, Request};
 use rocket::response::{self, Responder};
 use rocket::{catch, catchers, Catcher, Ignite, Rocket, Sentinel};
 use serde::Deserialize;
 
 use crate::clerk::{OrganizationMembership, User};
-use crate::error::json_body;
+use crate::error::{json_body, WebhookError};
 use crate::reads::{self, ReadError, Scope, Synced};
 use crate::Store;
 
@@ -603,6 +605,7 @@ impl<'r> FromRequest<'r> for ClerkSession {
         match authenticate(req) {
             Ok(claims) => request::Outcome::Success(ClerkSession(claims)),
             Err(SessionError::NotConfigured) => {
+                record(req, Failure::Internal);
                 request::Outcome::Error((Status::InternalServerError, SessionError::NotConfigured))
             }
             Err(err) => {
@@ -665,7 +668,7 @@ impl Sentinel for ClerkSession {
 /// after their `user.deleted`, and when only another instance synced them; the membership is
 /// `None` when none is synced for that organization. A failing database is a 503 with no detail
 /// (the error is logged, the token never); a stored payload that no longer fits its type is a
-/// 500.
+/// 500. [`catchers()`] answers both with the library's JSON error body.
 ///
 /// ```no_run
 /// use clerk_sync::session::SignedIn;
@@ -730,15 +733,17 @@ impl<'r> FromRequest<'r> for SignedIn {
             req.rocket().state::<Store>(),
             req.rocket().state::<SessionVerifier>(),
         ) else {
+            record(req, Failure::Internal);
             return request::Outcome::Error((Status::InternalServerError, SignedInError::NoStore));
         };
         match load(&store.pool, claims, verifier.scope()).await {
             Ok(signed_in) => request::Outcome::Success(signed_in),
             Err(err) => {
-                let status = match err {
-                    ReadError::Database(_) => Status::ServiceUnavailable,
-                    ReadError::Payload(_) => Status::InternalServerError,
+                let (status, failure) = match err {
+                    ReadError::Database(_) => (Status::ServiceUnavailable, Failure::Database),
+                    ReadError::Payload(_) => (Status::InternalServerError, Failure::Internal),
                 };
+                record(req, failure);
                 tracing::error!(error = %err, "the signed-in user could not be read");
                 request::Outcome::Error((status, SignedInError::Read(err)))
             }
@@ -810,10 +815,56 @@ pub fn unauthorized() -> Unauthorized {
     Unauthorized
 }
 
-/// The catchers that answer a refused [`ClerkSession`] with JSON: register them where the
-/// routes that take it are mounted, `.register("/", clerk_sync::session::catchers())`.
+/// Why a guard of this module failed with a 5xx, kept for the catchers (Rocket 0.5 does not pass
+/// a request guard's error to catchers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// The database failed: 503.
+    Database,
+    /// A stored payload does not fit its type, or the guard's state is missing: 500.
+    Internal,
+}
+
+#[derive(Debug, Default)]
+struct Failed(Option<Failure>);
+
+fn record(req: &Request<'_>, failure: Failure) {
+    req.local_cache(|| Failed(Some(failure)));
+}
+
+/// The JSON answer of a 5xx: the library's error body (`{"error": code, "message": ...}`, as the
+/// webhook endpoint answers), with nothing from the error itself. A 5xx the guards did not cause
+/// (a handler's own) gets the status's reason with the code `http_error`.
+fn server_error(status: Status, req: &Request<'_>) -> (Status, (ContentType, String)) {
+    let err = match req.local_cache(Failed::default).0 {
+        Some(Failure::Database) => WebhookError::DatabaseUnavailable,
+        Some(Failure::Internal) => WebhookError::Internal,
+        None => return json_body(status, "http_error", status.reason_lossy()),
+    };
+    json_body(err.status(), err.code(), &err.to_string())
+}
+
+/// The catcher for 503: `{"error": "database_unavailable", "message": "the database is
+/// unavailable; retry later"}` when [`SignedIn`] could not read the database.
+#[catch(503)]
+pub fn unavailable(status: Status, req: &Request<'_>) -> (Status, (ContentType, String)) {
+    server_error(status, req)
+}
+
+/// The catcher for 500: `{"error": "internal_error", "message": "internal error"}` when
+/// [`SignedIn`] read a payload that no longer fits its type (or its state is missing).
+#[catch(500)]
+pub fn internal_error(status: Status, req: &Request<'_>) -> (Status, (ContentType, String)) {
+    server_error(status, req)
+}
+
+/// The catchers that answer the session guards' failures with JSON: a refused token (401,
+/// [`unauthorized`]) and a [`SignedIn`] whose read failed (503 [`unavailable`], 500
+/// [`internal_error`]). Register them where the routes that take the guards are mounted,
+/// `.register("/", clerk_sync::session::catchers())`; other 500 and 503 answers under that base
+/// become JSON too (`{"error": "http_error", "message": "Service Unavailable"}`).
 pub fn catchers() -> Vec<Catcher> {
-    catchers![unauthorized]
+    catchers![unauthorized, unavailable, internal_error]
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use clerk_sync::config::{
 use clerk_sync::reads::Scope;
 use clerk_sync::session::{self, ClaimsVersion, ClerkSession, SessionError, SessionVerifier};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header as JwtHeader};
-use rocket::http::{Cookie, Header, Status};
+use rocket::http::{ContentType, Cookie, Header, Status};
 use rocket::local::asynchronous::Client;
 use rocket::serde::json::Json;
 use serde_json::{json, Value};
@@ -398,6 +398,12 @@ fn signed_in(signed_in: session::SignedIn) -> Json<Value> {
     }))
 }
 
+/// A handler's own 503, not the guard's.
+#[rocket::get("/maintenance")]
+fn maintenance() -> Status {
+    Status::ServiceUnavailable
+}
+
 const INSTANCE_A: &str = "ins_instance_a";
 const INSTANCE_B: &str = "ins_instance_b";
 
@@ -502,6 +508,13 @@ async fn signed_in_scoped_to_an_instance_reads_only_that_instances_rows(
     }
 }
 
+/// The JSON body of a 5xx, checked to be JSON by its content type and its parse.
+async fn json_error(response: rocket::local::asynchronous::LocalResponse<'_>) -> Value {
+    assert_eq!(response.content_type(), Some(ContentType::JSON));
+    let body = response.into_string().await.unwrap_or_default();
+    serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}"))
+}
+
 #[rocket::async_test]
 async fn signed_in_answers_503_without_detail_when_the_database_is_down() {
     use std::time::Duration;
@@ -513,7 +526,7 @@ async fn signed_in_answers_503_without_detail_when_the_database_is_down() {
     let rocket = rocket::build()
         .manage(verifier())
         .manage(clerk_sync::Store { pool })
-        .mount("/", rocket::routes![signed_in])
+        .mount("/", rocket::routes![signed_in, maintenance])
         .register("/", session::catchers());
     let client = Client::tracked(rocket).await.expect("the app launches");
     let response = client
@@ -525,14 +538,76 @@ async fn signed_in_answers_503_without_detail_when_the_database_is_down() {
         .dispatch()
         .await;
     assert_eq!(response.status(), Status::ServiceUnavailable);
-    let body = response.into_string().await.unwrap_or_default();
-    assert!(
-        !body.contains("127.0.0.1") && !body.contains("nobody"),
-        "{body}"
+    // The library's JSON error, with nothing of the connection error in it.
+    assert_eq!(
+        json_error(response).await,
+        json!({ "error": "database_unavailable",
+                "message": "the database is unavailable; retry later" })
     );
     // A refused token is still the session guard's 401, before any read.
     let response = client.get("/signed-in").dispatch().await;
     assert_eq!(response.status(), Status::Unauthorized);
+    // A handler's own 503 is JSON too, without the guard's message.
+    let response = client.get("/maintenance").dispatch().await;
+    assert_eq!(response.status(), Status::ServiceUnavailable);
+    assert_eq!(
+        json_error(response).await,
+        json!({ "error": "http_error", "message": "Service Unavailable" })
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn signed_in_answers_json_when_a_table_is_gone_or_a_payload_is_unreadable(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    let mut settings = settings(SECRET);
+    settings.session = Some(verifier());
+    let app_pool = clerk_sync::db::pool_options(&settings.database).connect_lazy_with(db.clone());
+    let rocket = clerk_sync::rocket(app_pool, settings)
+        .mount("/", rocket::routes![signed_in])
+        .register("/", session::catchers());
+    let app = TestApp::launch(db, rocket).await;
+    expect_status(
+        app.deliver(&user_event("user.created", "user_1", 1, "Alpha"))
+            .await,
+        200,
+    )
+    .await;
+    let get = |token: String| {
+        app.client
+            .get("/signed-in")
+            .header(Header::new("Authorization", format!("Bearer {token}")))
+            .dispatch()
+    };
+
+    // The memberships table is gone: the membership read (the token names org_1) is a database
+    // error, 503 with the library's JSON and nothing of the error.
+    sqlx::query("drop table clerk.organization_memberships cascade")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let response = get(sign(&v1_claims())).await;
+    assert_eq!(response.status(), Status::ServiceUnavailable);
+    let body = json_error(response).await;
+    assert_eq!(
+        body,
+        json!({ "error": "database_unavailable",
+                "message": "the database is unavailable; retry later" })
+    );
+
+    // A stored payload that no longer fits its type (no organization in the token: the user is
+    // the only read): 500, the library's JSON, no detail.
+    sqlx::query("update clerk.users set data = '{\"id\": 5}' where id = 'user_1'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let response = get(sign(&with(v1_claims(), json!({ "org_id": null })))).await;
+    assert_eq!(response.status(), Status::InternalServerError);
+    assert_eq!(
+        json_error(response).await,
+        json!({ "error": "internal_error", "message": "internal error" })
+    );
 }
 
 #[rocket::async_test]
