@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use clerk_sync::backfill::{self, Cursor, PageReport, Resource};
 use clerk_sync::clerk::object_id;
+use clerk_sync::config;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use sqlx::PgPool;
@@ -22,7 +23,7 @@ pub struct BackfillArgs {
     secret_key: Option<String>,
     /// The instance the secret key belongs to (`ins_...`, the `instance_id` of its webhooks),
     /// recorded on every row written, so that instances sharing a database stay apart.
-    #[arg(long, env = "CLERK_INSTANCE_ID")]
+    #[arg(long, env = config::INSTANCE_ID_VAR)]
     instance_id: Option<String>,
     /// The Backend API's base URL.
     #[arg(long, env = "CLERK_API_URL", default_value = "https://api.clerk.com")]

@@ -1,7 +1,8 @@
 //! An existing Rocket app that adds Clerk sync with one `attach`, keeps its own routes and its
 //! own pool, acts after each new user is stored, and serves the signed-in user and their
 //! organization from the synced tables (feature `session`: Clerk's session token, verified with
-//! the instance's PEM key in `CLERK_JWT_KEY`).
+//! the instance's PEM key in `CLERK_JWT_KEY`; with several Clerk instances in one database,
+//! `CLERK_INSTANCE_ID` keeps the reads to this one's rows).
 //!
 //! ```sh
 //! CLERK_WEBHOOK_SIGNING_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw CLERK_JWT_KEY="$(cat clerk.pem)" \
@@ -14,8 +15,8 @@ use clerk_sync::clerk::ClerkEvent;
 use clerk_sync::config::Settings;
 use clerk_sync::delivery::Delivery;
 use clerk_sync::hooks::{Hooks, Outcome};
-use clerk_sync::reads::{self, Scope};
-use clerk_sync::session::{self, ClerkSession, SignedIn};
+use clerk_sync::reads;
+use clerk_sync::session::{self, ClerkSession, SessionVerifier, SignedIn};
 use clerk_sync::ClerkSync;
 use rocket::http::Status;
 use rocket::serde::json::Json;
@@ -81,14 +82,16 @@ fn me(signed_in: SignedIn) -> Json<Value> {
 
 /// Members of an organization, from the synced tables through the library's typed reads: no
 /// call to Clerk, no SQL of ours. Only for a member of it: 401 without a valid token, 403 for
-/// anyone else (an unknown organization too, so its existence is not given away).
+/// anyone else (an unknown organization too, so its existence is not given away). Read in the
+/// verifier's scope, as `SignedIn` reads: only `CLERK_INSTANCE_ID`'s rows when it is set.
 #[get("/orgs/<org_id>/members")]
 async fn members(
     org_id: &str,
     session: ClerkSession,
+    verifier: &State<SessionVerifier>,
     db: &State<Db>,
 ) -> Result<Json<Vec<Member>>, Status> {
-    let organization = reads::organization_with_members(&db.0, org_id, Scope::default())
+    let organization = reads::organization_with_members(&db.0, org_id, verifier.scope())
         .await
         .map_err(|_| Status::ServiceUnavailable)?
         .ok_or(Status::Forbidden)?;

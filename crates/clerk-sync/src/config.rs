@@ -56,6 +56,10 @@ pub const JWT_KEY_VAR: &str = "CLERK_JWT_KEY";
 /// The origins a session token may be minted for (its `azp`), comma-separated, such as
 /// `https://example.com,http://localhost:3000`; unset, any (feature `session`).
 pub const AUTHORIZED_PARTIES_VAR: &str = "CLERK_AUTHORIZED_PARTIES";
+/// The Clerk instance (`ins_...`, the `instance_id` of its webhooks) this deployment serves: the
+/// session guard reads only that instance's synced rows (feature `session`), and
+/// `clerk-sync backfill` records it on the rows it writes. Unset: any instance.
+pub const INSTANCE_ID_VAR: &str = "CLERK_INSTANCE_ID";
 
 /// Svix retries a message for up to 28 hours; a svix-id pruned sooner could be applied twice.
 pub const MIN_RETENTION: Duration = Duration::from_secs(28 * 3600);
@@ -79,8 +83,8 @@ pub struct Settings {
     pub ledger_retention: Duration,
     /// The token `GET /metrics` requires; `None` turns the endpoint off.
     pub metrics_token: Option<MetricsToken>,
-    /// Verifies Clerk session tokens, from [`JWT_KEY_VAR`] and [`AUTHORIZED_PARTIES_VAR`];
-    /// `None` when no key is set. The stage manages it for the
+    /// Verifies Clerk session tokens, from [`JWT_KEY_VAR`] and [`AUTHORIZED_PARTIES_VAR`], scoped
+    /// to the instance of [`INSTANCE_ID_VAR`] when it is set; `None` when no key is set. The stage manages it for the
     /// [`ClerkSession`](crate::session::ClerkSession) guard.
     #[cfg(feature = "session")]
     pub session: Option<SessionVerifier>,
@@ -212,15 +216,17 @@ struct Vars {
     // Read whatever the features: only `session` uses them, and an unused one is harmless.
     clerk_jwt_key: Option<String>,
     clerk_authorized_parties: Option<String>,
+    clerk_instance_id: Option<String>,
 }
 
 /// The variables taken as written; the figment parses the others (see [`Lookup`]).
-const TEXT_VARS: [&str; 5] = [
+const TEXT_VARS: [&str; 6] = [
     SIGNING_SECRET_VAR,
     WEBHOOK_PATH_VAR,
     METRICS_TOKEN_VAR,
     JWT_KEY_VAR,
     AUTHORIZED_PARTIES_VAR,
+    INSTANCE_ID_VAR,
 ];
 /// The variables that hold whole numbers.
 const NUMBER_VARS: [&str; 10] = [
@@ -257,6 +263,7 @@ impl Default for Vars {
             clerk_sync_metrics_token: None,
             clerk_jwt_key: None,
             clerk_authorized_parties: None,
+            clerk_instance_id: None,
         }
     }
 }
@@ -340,7 +347,18 @@ impl Vars {
             .filter(|origin| !origin.is_empty())
             .map(str::to_owned)
             .collect::<Vec<_>>();
-        Ok(Some(verifier.with_authorized_parties(parties)))
+        let verifier = verifier.with_authorized_parties(parties);
+        let Some(id) = self.clerk_instance_id.as_deref().map(str::trim) else {
+            return Ok(Some(verifier));
+        };
+        // A typo here would hide every synced user from the guard, silently: refuse it at start.
+        if !id.starts_with("ins_") || id.contains(char::is_whitespace) {
+            return Err(ConfigError::Invalid {
+                name: INSTANCE_ID_VAR,
+                reason: "expected a Clerk instance id (ins_..., the instance_id of its webhooks)",
+            });
+        }
+        Ok(Some(verifier.with_instance(id)))
     }
 
     fn database(&self) -> DatabaseSettings {

@@ -14,8 +14,11 @@
 //!
 //! [`SignedIn`] is the same guard plus what is synced about the signed-in user: their
 //! [`User`] and, when the token names an active organization, their membership of it, read from
-//! the managed [`Store`]. A user whose `user.created` has not arrived yet (or who was deleted) is
-//! not an error: the handler gets the claims with `user: None` and can fall back.
+//! the managed [`Store`] (only rows of the verifier's instance when it names one:
+//! [`SessionVerifier::with_instance`]). A user whose `user.created` has not arrived yet (or who
+//! was deleted) is not an error: the handler gets the claims with `user: None` and can fall back.
+//! A read that fails is answered by [`catchers()`] with the library's JSON error too: 503
+//! `database_unavailable` or 500 `internal_error`, without detail.
 
 use std::fmt;
 use std::ops::Deref;
@@ -25,14 +28,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use rocket::http::Status;
+use rocket::http::{ContentType, Status};
 use rocket::request::{self, FromRequest, Request};
 use rocket::response::{self, Responder};
 use rocket::{catch, catchers, Catcher, Ignite, Rocket, Sentinel};
 use serde::Deserialize;
 
 use crate::clerk::{OrganizationMembership, User};
-use crate::error::json_body;
+use crate::error::{json_body, WebhookError};
 use crate::reads::{self, ReadError, Scope, Synced};
 use crate::Store;
 
@@ -50,7 +53,8 @@ const MAX_TOKEN_LEN: usize = 16 * 1024;
 /// The one message of every 401: nothing about which check failed.
 const UNAUTHORIZED_MESSAGE: &str = "a valid Clerk session token is required";
 
-/// Verifies Clerk session tokens: the public key, the authorized parties and the leeway.
+/// Verifies Clerk session tokens: the public key, the authorized parties and the leeway; and
+/// names the Clerk instance whose synced rows [`SignedIn`] reads, when it is scoped to one.
 /// `Debug` prints no key material. Cheap to clone (shared).
 #[derive(Clone)]
 pub struct SessionVerifier(Arc<Inner>);
@@ -60,6 +64,7 @@ struct Inner {
     validation: Validation,
     authorized_parties: Vec<String>,
     leeway: Duration,
+    instance: Option<String>,
 }
 
 impl fmt::Debug for SessionVerifier {
@@ -68,6 +73,7 @@ impl fmt::Debug for SessionVerifier {
             .field("key", &"[redacted]")
             .field("authorized_parties", &self.0.authorized_parties)
             .field("leeway", &self.0.leeway)
+            .field("instance", &self.0.instance)
             .finish()
     }
 }
@@ -102,6 +108,7 @@ impl SessionVerifier {
             validation,
             authorized_parties: Vec::new(),
             leeway: DEFAULT_LEEWAY,
+            instance: None,
         })))
     }
 
@@ -125,9 +132,33 @@ impl SessionVerifier {
         Self(Arc::new(inner))
     }
 
+    /// Scopes [`SignedIn`] to the Clerk instance `id` (`ins_...`, the `instance_id` of its
+    /// webhooks): the synced user and membership are read only from rows that instance wrote
+    /// ([`Scope::instance`]), so a development and a production instance can share a database.
+    /// Unscoped (the default), rows of any instance are read. The token itself is checked the
+    /// same way either way: its key is what ties it to an instance.
+    pub fn with_instance(self, id: impl Into<String>) -> Self {
+        let mut inner = self.into_inner();
+        inner.instance = Some(id.into());
+        Self(Arc::new(inner))
+    }
+
     /// The authorized parties in force; empty means any.
     pub fn authorized_parties(&self) -> &[String] {
         &self.0.authorized_parties
+    }
+
+    /// The Clerk instance [`SignedIn`] reads from, when scoped to one
+    /// ([`SessionVerifier::with_instance`]).
+    pub fn instance(&self) -> Option<&str> {
+        self.0.instance.as_deref()
+    }
+
+    /// The read [`Scope`] of this verifier's instance: [`Scope::instance`] when it names one,
+    /// otherwise [`Scope::default`] (any instance). Deleted objects are skipped. For a handler's
+    /// own [`reads`] to see what [`SignedIn`] sees.
+    pub fn scope(&self) -> Scope<'_> {
+        self.instance().map_or_else(Scope::default, Scope::instance)
     }
 
     fn into_inner(self) -> Inner {
@@ -138,6 +169,7 @@ impl SessionVerifier {
                 validation: shared.validation.clone(),
                 authorized_parties: shared.authorized_parties.clone(),
                 leeway: shared.leeway,
+                instance: shared.instance.clone(),
             },
         }
     }
@@ -573,6 +605,7 @@ impl<'r> FromRequest<'r> for ClerkSession {
         match authenticate(req) {
             Ok(claims) => request::Outcome::Success(ClerkSession(claims)),
             Err(SessionError::NotConfigured) => {
+                record(req, Failure::Internal);
                 request::Outcome::Error((Status::InternalServerError, SessionError::NotConfigured))
             }
             Err(err) => {
@@ -627,12 +660,15 @@ impl Sentinel for ClerkSession {
 /// `clerk.users`, and their membership of the token's active organization. Read the claims
 /// through `Deref`.
 ///
-/// Two reads of the managed [`Store`]'s pool, with the default [`Scope`] (any instance, deleted
-/// rows skipped): [`reads::user`], and [`reads::memberships_of_user`] only when the token names
-/// an organization. The user is `None` while their `user.created` has not arrived (the webhook
-/// can be seconds behind the sign-in) and after their `user.deleted`; the membership is `None`
-/// when none is synced for that organization. A failing database is a 503 with no detail (the
-/// error is logged, the token never); a stored payload that no longer fits its type is a 500.
+/// Two reads of the managed [`Store`]'s pool, in the managed verifier's [`Scope`]
+/// ([`SessionVerifier::scope`]: its instance when [`SessionVerifier::with_instance`] names one,
+/// otherwise any instance; deleted rows skipped): [`reads::user`], and
+/// [`reads::memberships_of_user`] only when the token names an organization. The user is `None`
+/// while their `user.created` has not arrived (the webhook can be seconds behind the sign-in),
+/// after their `user.deleted`, and when only another instance synced them; the membership is
+/// `None` when none is synced for that organization. A failing database is a 503 with no detail
+/// (the error is logged, the token never); a stored payload that no longer fits its type is a
+/// 500. [`catchers()`] answers both with the library's JSON error body.
 ///
 /// ```no_run
 /// use clerk_sync::session::SignedIn;
@@ -650,7 +686,8 @@ impl Sentinel for ClerkSession {
 pub struct SignedIn {
     /// The verified claims.
     pub claims: SessionClaims,
-    /// The synced user, when their `user.created` has arrived and they are not deleted.
+    /// The synced user, when their `user.created` has arrived (from the verifier's instance, when
+    /// it is scoped to one) and they are not deleted.
     pub user: Option<Synced<User>>,
     /// The user's synced membership of the active organization ([`SessionClaims::org`]), when
     /// the token names one and the membership is synced.
@@ -692,16 +729,21 @@ impl<'r> FromRequest<'r> for SignedIn {
             }
             request::Outcome::Forward(status) => return request::Outcome::Forward(status),
         };
-        let Some(store) = req.rocket().state::<Store>() else {
+        let (Some(store), Some(verifier)) = (
+            req.rocket().state::<Store>(),
+            req.rocket().state::<SessionVerifier>(),
+        ) else {
+            record(req, Failure::Internal);
             return request::Outcome::Error((Status::InternalServerError, SignedInError::NoStore));
         };
-        match load(&store.pool, claims).await {
+        match load(&store.pool, claims, verifier.scope()).await {
             Ok(signed_in) => request::Outcome::Success(signed_in),
             Err(err) => {
-                let status = match err {
-                    ReadError::Database(_) => Status::ServiceUnavailable,
-                    ReadError::Payload(_) => Status::InternalServerError,
+                let (status, failure) = match err {
+                    ReadError::Database(_) => (Status::ServiceUnavailable, Failure::Database),
+                    ReadError::Payload(_) => (Status::InternalServerError, Failure::Internal),
                 };
+                record(req, failure);
                 tracing::error!(error = %err, "the signed-in user could not be read");
                 request::Outcome::Error((status, SignedInError::Read(err)))
             }
@@ -709,8 +751,11 @@ impl<'r> FromRequest<'r> for SignedIn {
     }
 }
 
-async fn load(pool: &sqlx::PgPool, claims: SessionClaims) -> Result<SignedIn, ReadError> {
-    let scope = Scope::default();
+async fn load(
+    pool: &sqlx::PgPool,
+    claims: SessionClaims,
+    scope: Scope<'_>,
+) -> Result<SignedIn, ReadError> {
     let user = reads::user(pool, claims.user_id(), scope);
     let membership = async {
         let Some(org) = claims.org() else {
@@ -770,10 +815,56 @@ pub fn unauthorized() -> Unauthorized {
     Unauthorized
 }
 
-/// The catchers that answer a refused [`ClerkSession`] with JSON: register them where the
-/// routes that take it are mounted, `.register("/", clerk_sync::session::catchers())`.
+/// Why a guard of this module failed with a 5xx, kept for the catchers (Rocket 0.5 does not pass
+/// a request guard's error to catchers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// The database failed: 503.
+    Database,
+    /// A stored payload does not fit its type, or the guard's state is missing: 500.
+    Internal,
+}
+
+#[derive(Debug, Default)]
+struct Failed(Option<Failure>);
+
+fn record(req: &Request<'_>, failure: Failure) {
+    req.local_cache(|| Failed(Some(failure)));
+}
+
+/// The JSON answer of a 5xx: the library's error body (`{"error": code, "message": ...}`, as the
+/// webhook endpoint answers), with nothing from the error itself. A 5xx the guards did not cause
+/// (a handler's own) gets the status's reason with the code `http_error`.
+fn server_error(status: Status, req: &Request<'_>) -> (Status, (ContentType, String)) {
+    let err = match req.local_cache(Failed::default).0 {
+        Some(Failure::Database) => WebhookError::DatabaseUnavailable,
+        Some(Failure::Internal) => WebhookError::Internal,
+        None => return json_body(status, "http_error", status.reason_lossy()),
+    };
+    json_body(err.status(), err.code(), &err.to_string())
+}
+
+/// The catcher for 503: `{"error": "database_unavailable", "message": "the database is
+/// unavailable; retry later"}` when [`SignedIn`] could not read the database.
+#[catch(503)]
+pub fn unavailable(status: Status, req: &Request<'_>) -> (Status, (ContentType, String)) {
+    server_error(status, req)
+}
+
+/// The catcher for 500: `{"error": "internal_error", "message": "internal error"}` when
+/// [`SignedIn`] read a payload that no longer fits its type (or its state is missing).
+#[catch(500)]
+pub fn internal_error(status: Status, req: &Request<'_>) -> (Status, (ContentType, String)) {
+    server_error(status, req)
+}
+
+/// The catchers that answer the session guards' failures with JSON: a refused token (401,
+/// [`unauthorized`]) and a [`SignedIn`] whose read failed (503 [`unavailable`], 500
+/// [`internal_error`]). Register them where the routes that take the guards are mounted,
+/// `.register("/", clerk_sync::session::catchers())`; other 500 and 503 answers under that base
+/// become JSON too (`{"error": "http_error", "message": "Service Unavailable"}`).
 pub fn catchers() -> Vec<Catcher> {
-    catchers![unauthorized]
+    catchers![unauthorized, unavailable, internal_error]
 }
 
 #[cfg(test)]

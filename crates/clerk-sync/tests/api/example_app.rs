@@ -7,6 +7,7 @@ use rocket::local::asynchronous::Client;
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+use clerk_sync::session::SessionVerifier;
 use clerk_sync_test_support::*;
 
 use super::session::{sign, v1_claims, verifier, with};
@@ -17,8 +18,12 @@ mod existing_app;
 
 /// The example app on this test's database, with the session verifier of the session tests.
 async fn example_app(db: PgConnectOptions) -> TestApp {
+    example_app_with(db, verifier()).await
+}
+
+async fn example_app_with(db: PgConnectOptions, verifier: SessionVerifier) -> TestApp {
     let mut settings = settings(SECRET);
-    settings.session = Some(verifier());
+    settings.session = Some(verifier);
     let pool = clerk_sync::db::pool_options(&settings.database).connect_lazy_with(db);
     let client = Client::tracked(existing_app::app(pool.clone(), settings))
         .await
@@ -171,4 +176,62 @@ async fn me_is_the_synced_user_once_delivered_and_none_after_deletion(
     assert_eq!(get(&app, "/me", None).await.0, Status::Unauthorized);
     let (status, _) = get(&app, "/me", Some("not.a.token")).await;
     assert_eq!(status, Status::Unauthorized);
+}
+
+/// `body` (an envelope) as sent by `instance`.
+fn from_instance(instance: &str, body: String) -> String {
+    let mut envelope: Value = serde_json::from_str(&body).unwrap();
+    envelope["instance_id"] = json!(instance);
+    envelope.to_string()
+}
+
+#[sqlx::test(migrations = false)]
+async fn with_an_instance_the_example_app_reads_only_that_instances_rows(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    let app = example_app_with(db, verifier().with_instance("ins_here")).await;
+    for (instance, body) in [
+        ("ins_here", user_event("user.created", "user_a", 1, "Alpha")),
+        (
+            "ins_here",
+            event(
+                "organization.created.json",
+                json!({ "id": "org_here" }),
+                None,
+            ),
+        ),
+        ("ins_here", membership("orgmem_here", "org_here", "user_a")),
+        (
+            "ins_other",
+            event(
+                "organization.created.json",
+                json!({ "id": "org_other" }),
+                None,
+            ),
+        ),
+        (
+            "ins_other",
+            membership("orgmem_other", "org_other", "user_a"),
+        ),
+    ] {
+        expect_status(app.deliver(&from_instance(instance, body)).await, 200).await;
+    }
+    let token = token_for("user_a", Some("org_here"));
+    let (status, body) = get(&app, "/me", Some(&token)).await;
+    assert_eq!(status, Status::Ok);
+    let body = body.unwrap();
+    assert_eq!(
+        (&body["synced"], &body["org"]["member"]),
+        (&json!(true), &json!(true))
+    );
+    let (status, members) = get(&app, "/orgs/org_here/members", Some(&token)).await;
+    assert_eq!(status, Status::Ok);
+    assert_eq!(members.unwrap().as_array().unwrap().len(), 1);
+    // The other instance's organization is not this app's: 403, as for an unknown one.
+    let (status, _) = get(&app, "/orgs/org_other/members", Some(&token)).await;
+    assert_eq!(status, Status::Forbidden);
+    // Its membership is not the session's either.
+    let (_, body) = get(&app, "/me", Some(&token_for("user_a", Some("org_other")))).await;
+    assert_eq!(body.unwrap()["org"]["member"], false);
 }

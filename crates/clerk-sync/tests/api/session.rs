@@ -7,10 +7,13 @@ use std::time::SystemTime;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use clerk_sync::config::{Settings, AUTHORIZED_PARTIES_VAR, JWT_KEY_VAR, SIGNING_SECRET_VAR};
+use clerk_sync::config::{
+    Settings, AUTHORIZED_PARTIES_VAR, INSTANCE_ID_VAR, JWT_KEY_VAR, SIGNING_SECRET_VAR,
+};
+use clerk_sync::reads::Scope;
 use clerk_sync::session::{self, ClaimsVersion, ClerkSession, SessionError, SessionVerifier};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header as JwtHeader};
-use rocket::http::{Cookie, Header, Status};
+use rocket::http::{ContentType, Cookie, Header, Status};
 use rocket::local::asynchronous::Client;
 use rocket::serde::json::Json;
 use serde_json::{json, Value};
@@ -307,10 +310,48 @@ fn the_key_and_origins_are_read_with_the_other_settings() {
         verifier.authorized_parties(),
         ["https://app.example.com", "http://localhost:3000"]
     );
+    // No instance named: SignedIn reads any.
+    assert_eq!(verifier.instance(), None);
+    assert_eq!(verifier.scope(), Scope::default());
     assert!(verifier
         .verify(&sign(&v1_claims()), SystemTime::now())
         .is_ok());
     assert!(!format!("{verifier:?}").contains("MII"));
+}
+
+/// `Settings::from_lookup` over `vars`, with the signing secret and our key.
+fn session_settings(vars: &[(&str, &str)]) -> Result<Settings, clerk_sync::config::ConfigError> {
+    Settings::from_lookup(|name| match name {
+        SIGNING_SECRET_VAR => Some(SECRET.to_owned()),
+        JWT_KEY_VAR => Some(keys().0.public_pem.clone()),
+        _ => vars
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| (*value).to_owned()),
+    })
+}
+
+#[test]
+fn the_instance_is_read_with_the_other_settings() {
+    let settings = session_settings(&[(INSTANCE_ID_VAR, " ins_production ")]).unwrap();
+    let verifier = settings.session.expect("a session verifier");
+    assert_eq!(verifier.instance(), Some("ins_production"));
+    assert_eq!(verifier.scope(), Scope::instance("ins_production"));
+    assert!(format!("{verifier:?}").contains("ins_production"));
+    // Blank counts as unset.
+    let settings = session_settings(&[(INSTANCE_ID_VAR, "  ")]).unwrap();
+    assert_eq!(settings.session.unwrap().instance(), None);
+}
+
+#[test]
+fn an_instance_id_that_is_not_one_names_its_variable() {
+    for value in ["production", "sk_live_abc", "ins_a ins_b"] {
+        let err = session_settings(&[(INSTANCE_ID_VAR, value)]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("CLERK_INSTANCE_ID is invalid"),
+            "{value}: {err}"
+        );
+    }
 }
 
 #[test]
@@ -348,7 +389,130 @@ async fn the_stage_manages_the_session_verifier_of_its_settings(
 
 #[rocket::get("/signed-in")]
 fn signed_in(signed_in: session::SignedIn) -> Json<Value> {
-    Json(json!({ "user_id": signed_in.user_id(), "synced": signed_in.user.is_some() }))
+    Json(json!({
+        "user_id": signed_in.user_id(),
+        "synced": signed_in.user.is_some(),
+        "instance": signed_in.user.as_ref().map(|user| user.instance_id.clone()),
+        "last_name": signed_in.user.as_ref().map(|user| user.last_name.clone()),
+        "member": signed_in.membership.is_some(),
+    }))
+}
+
+/// A handler's own 503, not the guard's.
+#[rocket::get("/maintenance")]
+fn maintenance() -> Status {
+    Status::ServiceUnavailable
+}
+
+const INSTANCE_A: &str = "ins_instance_a";
+const INSTANCE_B: &str = "ins_instance_b";
+
+/// `body` (an envelope) as sent by `instance`.
+fn from_instance(instance: &str, body: String) -> String {
+    let mut envelope: Value = serde_json::from_str(&body).unwrap();
+    envelope["instance_id"] = json!(instance);
+    envelope.to_string()
+}
+
+/// A token for `user_id` with `org` active (version 1 claims).
+fn token_for(user_id: &str, org: &str) -> String {
+    sign(&with(
+        v1_claims(),
+        json!({ "sub": user_id, "org_id": org, "org_role": "org:member" }),
+    ))
+}
+
+async fn get_signed_in(client: &Client, token: &str) -> Value {
+    let response = client
+        .get("/signed-in")
+        .header(Header::new("Authorization", format!("Bearer {token}")))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Ok);
+    response.into_json().await.expect("a JSON body")
+}
+
+#[sqlx::test(migrations = false)]
+async fn signed_in_scoped_to_an_instance_reads_only_that_instances_rows(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    let mut settings = settings(SECRET);
+    settings.session = Some(verifier().with_instance(INSTANCE_A));
+    let app_pool = clerk_sync::db::pool_options(&settings.database).connect_lazy_with(db.clone());
+    let rocket = clerk_sync::rocket(app_pool, settings)
+        .mount("/", rocket::routes![signed_in])
+        .register("/", session::catchers());
+    let app = TestApp::launch(db, rocket).await;
+    // Instance A's user and organization, and instance B's, delivered by their webhooks.
+    for (instance, user, org, last_name) in [
+        (INSTANCE_A, "user_a", "org_a", "Alpha"),
+        (INSTANCE_B, "user_b", "org_b", "Beta"),
+    ] {
+        for body in [
+            user_event("user.created", user, 1, last_name),
+            event("organization.created.json", json!({ "id": org }), None),
+            event(
+                "organizationMembership.created.json",
+                json!({
+                    "id": format!("orgmem_{user}"),
+                    "organization": { "id": org },
+                    "public_user_data": { "user_id": user },
+                }),
+                None,
+            ),
+        ] {
+            expect_status(app.deliver(&from_instance(instance, body)).await, 200).await;
+        }
+    }
+    assert_eq!(
+        app.count("select count(*) from clerk.users where instance_id is not null")
+            .await,
+        2
+    );
+
+    // A's user, with their membership.
+    let body = get_signed_in(&app.client, &token_for("user_a", "org_a")).await;
+    assert_eq!(
+        body,
+        json!({ "user_id": "user_a", "synced": true, "instance": INSTANCE_A,
+                "last_name": "Alpha", "member": true })
+    );
+    // B's user is not A's: no user and no membership, but still the claims (200).
+    let body = get_signed_in(&app.client, &token_for("user_b", "org_b")).await;
+    assert_eq!(
+        body,
+        json!({ "user_id": "user_b", "synced": false, "instance": null,
+                "last_name": null, "member": false })
+    );
+
+    // Unscoped, on the same database: any instance's user.
+    let rocket = rocket::build()
+        .manage(verifier())
+        .manage(clerk_sync::Store {
+            pool: app.db.clone(),
+        })
+        .mount("/", rocket::routes![signed_in])
+        .register("/", session::catchers());
+    let unscoped = Client::tracked(rocket).await.expect("the app launches");
+    for (user, org, instance, last_name) in [
+        ("user_a", "org_a", INSTANCE_A, "Alpha"),
+        ("user_b", "org_b", INSTANCE_B, "Beta"),
+    ] {
+        let body = get_signed_in(&unscoped, &token_for(user, org)).await;
+        assert_eq!(
+            body,
+            json!({ "user_id": user, "synced": true, "instance": instance,
+                    "last_name": last_name, "member": true })
+        );
+    }
+}
+
+/// The JSON body of a 5xx, checked to be JSON by its content type and its parse.
+async fn json_error(response: rocket::local::asynchronous::LocalResponse<'_>) -> Value {
+    assert_eq!(response.content_type(), Some(ContentType::JSON));
+    let body = response.into_string().await.unwrap_or_default();
+    serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}"))
 }
 
 #[rocket::async_test]
@@ -362,7 +526,7 @@ async fn signed_in_answers_503_without_detail_when_the_database_is_down() {
     let rocket = rocket::build()
         .manage(verifier())
         .manage(clerk_sync::Store { pool })
-        .mount("/", rocket::routes![signed_in])
+        .mount("/", rocket::routes![signed_in, maintenance])
         .register("/", session::catchers());
     let client = Client::tracked(rocket).await.expect("the app launches");
     let response = client
@@ -374,14 +538,76 @@ async fn signed_in_answers_503_without_detail_when_the_database_is_down() {
         .dispatch()
         .await;
     assert_eq!(response.status(), Status::ServiceUnavailable);
-    let body = response.into_string().await.unwrap_or_default();
-    assert!(
-        !body.contains("127.0.0.1") && !body.contains("nobody"),
-        "{body}"
+    // The library's JSON error, with nothing of the connection error in it.
+    assert_eq!(
+        json_error(response).await,
+        json!({ "error": "database_unavailable",
+                "message": "the database is unavailable; retry later" })
     );
     // A refused token is still the session guard's 401, before any read.
     let response = client.get("/signed-in").dispatch().await;
     assert_eq!(response.status(), Status::Unauthorized);
+    // A handler's own 503 is JSON too, without the guard's message.
+    let response = client.get("/maintenance").dispatch().await;
+    assert_eq!(response.status(), Status::ServiceUnavailable);
+    assert_eq!(
+        json_error(response).await,
+        json!({ "error": "http_error", "message": "Service Unavailable" })
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn signed_in_answers_json_when_a_table_is_gone_or_a_payload_is_unreadable(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    let mut settings = settings(SECRET);
+    settings.session = Some(verifier());
+    let app_pool = clerk_sync::db::pool_options(&settings.database).connect_lazy_with(db.clone());
+    let rocket = clerk_sync::rocket(app_pool, settings)
+        .mount("/", rocket::routes![signed_in])
+        .register("/", session::catchers());
+    let app = TestApp::launch(db, rocket).await;
+    expect_status(
+        app.deliver(&user_event("user.created", "user_1", 1, "Alpha"))
+            .await,
+        200,
+    )
+    .await;
+    let get = |token: String| {
+        app.client
+            .get("/signed-in")
+            .header(Header::new("Authorization", format!("Bearer {token}")))
+            .dispatch()
+    };
+
+    // The memberships table is gone: the membership read (the token names org_1) is a database
+    // error, 503 with the library's JSON and nothing of the error.
+    sqlx::query("drop table clerk.organization_memberships cascade")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let response = get(sign(&v1_claims())).await;
+    assert_eq!(response.status(), Status::ServiceUnavailable);
+    let body = json_error(response).await;
+    assert_eq!(
+        body,
+        json!({ "error": "database_unavailable",
+                "message": "the database is unavailable; retry later" })
+    );
+
+    // A stored payload that no longer fits its type (no organization in the token: the user is
+    // the only read): 500, the library's JSON, no detail.
+    sqlx::query("update clerk.users set data = '{\"id\": 5}' where id = 'user_1'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let response = get(sign(&with(v1_claims(), json!({ "org_id": null })))).await;
+    assert_eq!(response.status(), Status::InternalServerError);
+    assert_eq!(
+        json_error(response).await,
+        json!({ "error": "internal_error", "message": "internal error" })
+    );
 }
 
 #[rocket::async_test]
