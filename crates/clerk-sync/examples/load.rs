@@ -87,7 +87,7 @@ impl Rng {
 /// A `user.*` delivery of 1.8–3.3 KB shaped like Clerk's, as the shared yardstick's `gen.py`
 /// writes them: half the users signed up with Google (an external account), half with email.
 fn user_body(event_type: &str, id: &str, created_at: u64, updated_at: u64, n: u64) -> String {
-    let google = n % 2 == 0;
+    let google = n.is_multiple_of(2);
     let external_accounts: Vec<serde_json::Value> = google
         .then(|| serde_json::json!({
             "object": "google_account", "id": format!("idn_g{id}"), "provider": "oauth_google",
