@@ -313,7 +313,8 @@ pub async fn set_replay_failure(
 
 /// Deletes ledger rows received more than `retention` ago (never less than 28 hours, whatever is
 /// asked), `batch` rows per statement so no long transaction holds locks, and svix-ids older than
-/// [`DEDUP_WINDOW`] from `clerk.recent_svix_ids`; returns how many ledger rows went.
+/// the deduplication window (`DEDUP_WINDOW`, 28 hours) from `clerk.recent_svix_ids`; returns how
+/// many ledger rows went.
 pub async fn prune(pool: &PgPool, retention: Duration, batch: i64) -> Result<u64, sqlx::Error> {
     let retention = retention.max(MIN_RETENTION);
     // One statement: the table holds one window of svix-ids, and this run's share is the few
