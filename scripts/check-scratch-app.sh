@@ -48,7 +48,7 @@ cp crates/clerk-sync/examples/existing_app.rs "$app/src/main.rs"
 cp Cargo.lock "$app/"
 
 cd "$app"
-CARGO_TARGET_DIR=$root/target cargo build
+CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target} cargo build
 tree=$(crates)
 echo "scratch app: $(echo "$tree" | wc -l) crates with clerk-sync's feature session"
 unwanted=$(echo "$tree" | grep -xE "$forbidden" || true)

@@ -53,6 +53,10 @@ pub const METRICS_TOKEN_VAR: &str = "CLERK_SYNC_METRICS_TOKEN";
 /// The PEM public key of the Clerk instance, which verifies session tokens (feature `session`).
 /// Without it the session guard is off: a route that takes it aborts launch.
 pub const JWT_KEY_VAR: &str = "CLERK_JWT_KEY";
+/// The instance's JWKS URL (`https://<frontend-api>/.well-known/jwks.json`), whose keys verify
+/// session tokens when [`JWT_KEY_VAR`] is not set (feature `jwks`; set without it, start fails).
+/// `https://` only, or `http://` to `localhost`/`127.0.0.1`.
+pub const JWKS_URL_VAR: &str = "CLERK_JWKS_URL";
 /// The origins a session token may be minted for (its `azp`), comma-separated, such as
 /// `https://example.com,http://localhost:3000`; unset, any (feature `session`).
 pub const AUTHORIZED_PARTIES_VAR: &str = "CLERK_AUTHORIZED_PARTIES";
@@ -83,8 +87,9 @@ pub struct Settings {
     pub ledger_retention: Duration,
     /// The token `GET /metrics` requires; `None` turns the endpoint off.
     pub metrics_token: Option<MetricsToken>,
-    /// Verifies Clerk session tokens, from [`JWT_KEY_VAR`] and [`AUTHORIZED_PARTIES_VAR`], scoped
-    /// to the instance of [`INSTANCE_ID_VAR`] when it is set; `None` when no key is set. The stage manages it for the
+    /// Verifies Clerk session tokens, from [`JWT_KEY_VAR`] (else [`JWKS_URL_VAR`], feature
+    /// `jwks`) and [`AUTHORIZED_PARTIES_VAR`], scoped to the instance of [`INSTANCE_ID_VAR`] when
+    /// it is set; `None` when neither key variable is set. The stage manages it for the
     /// [`ClerkSession`](crate::session::ClerkSession) guard.
     #[cfg(feature = "session")]
     pub session: Option<SessionVerifier>,
@@ -185,6 +190,11 @@ impl Settings {
             .extract()
             .map_err(|err| unreadable(&err))?;
         let verifier = vars.validate()?;
+        // Ignoring it would leave the guard off (or on another key) without a word.
+        #[cfg(not(feature = "jwks"))]
+        if vars.clerk_jwks_url.is_some() {
+            return Err(JWKS_WITHOUT_FEATURE);
+        }
         #[cfg_attr(not(feature = "session"), allow(unused_mut))]
         let mut settings = vars.settings(verifier);
         #[cfg(feature = "session")]
@@ -215,16 +225,19 @@ struct Vars {
     clerk_sync_metrics_token: Option<String>,
     // Read whatever the features: only `session` uses them, and an unused one is harmless.
     clerk_jwt_key: Option<String>,
+    // Refused at start without feature `jwks`.
+    clerk_jwks_url: Option<String>,
     clerk_authorized_parties: Option<String>,
     clerk_instance_id: Option<String>,
 }
 
 /// The variables taken as written; the figment parses the others (see [`Lookup`]).
-const TEXT_VARS: [&str; 6] = [
+const TEXT_VARS: [&str; 7] = [
     SIGNING_SECRET_VAR,
     WEBHOOK_PATH_VAR,
     METRICS_TOKEN_VAR,
     JWT_KEY_VAR,
+    JWKS_URL_VAR,
     AUTHORIZED_PARTIES_VAR,
     INSTANCE_ID_VAR,
 ];
@@ -262,6 +275,7 @@ impl Default for Vars {
             clerk_sync_ledger_retention_hours: DEFAULT_RETENTION.as_secs() / 3600,
             clerk_sync_metrics_token: None,
             clerk_jwt_key: None,
+            clerk_jwks_url: None,
             clerk_authorized_parties: None,
             clerk_instance_id: None,
         }
@@ -328,16 +342,26 @@ impl Vars {
         }
     }
 
-    /// The session verifier, when a key is set.
+    /// The session verifier, when a key or a JWKS URL is set. The PEM key wins: no network.
     #[cfg(feature = "session")]
     fn session(&self) -> Result<Option<SessionVerifier>, ConfigError> {
-        let Some(pem) = self.clerk_jwt_key.as_deref() else {
-            return Ok(None);
+        let verifier = match (&self.clerk_jwt_key, &self.clerk_jwks_url) {
+            (Some(pem), _) => SessionVerifier::from_pem(pem).map_err(|_| ConfigError::Invalid {
+                name: JWT_KEY_VAR,
+                reason: "expected the instance's PEM public key (Clerk Dashboard, API keys)",
+            })?,
+            #[cfg(feature = "jwks")]
+            (None, Some(url)) => {
+                SessionVerifier::from_jwks_url(url).map_err(|_| ConfigError::Invalid {
+                    name: JWKS_URL_VAR,
+                    reason: "expected the instance's JWKS URL: https://, or http:// to localhost \
+                             or 127.0.0.1 (such as https://<frontend-api>/.well-known/jwks.json)",
+                })?
+            }
+            #[cfg(not(feature = "jwks"))]
+            (None, Some(_)) => return Err(JWKS_WITHOUT_FEATURE),
+            (None, None) => return Ok(None),
         };
-        let verifier = SessionVerifier::from_pem(pem).map_err(|_| ConfigError::Invalid {
-            name: JWT_KEY_VAR,
-            reason: "expected the instance's PEM public key (Clerk Dashboard, API keys)",
-        })?;
         let parties = self
             .clerk_authorized_parties
             .as_deref()
@@ -378,6 +402,13 @@ impl Vars {
         }
     }
 }
+
+/// [`JWKS_URL_VAR`] set in a build without feature `jwks`.
+#[cfg(not(feature = "jwks"))]
+const JWKS_WITHOUT_FEATURE: ConfigError = ConfigError::Invalid {
+    name: JWKS_URL_VAR,
+    reason: "needs clerk-sync's feature `jwks` (or set CLERK_JWT_KEY, the PEM public key, instead)",
+};
 
 /// A figment provider over a lookup function (Shuttle's `SecretStore` has no iterator). A blank
 /// value counts as unset, as in a `.env` file with `NAME=`; text variables are kept as written
@@ -617,6 +648,24 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "DATABASE_MAX_CONNECTIONS is invalid: expected a whole number from 1 to 4294967295"
+        );
+    }
+
+    #[cfg(not(feature = "jwks"))]
+    #[test]
+    fn a_jwks_url_without_feature_jwks_is_a_startup_error() {
+        let err = from(&[
+            (SIGNING_SECRET_VAR, SECRET),
+            (
+                JWKS_URL_VAR,
+                "https://clerk.example.com/.well-known/jwks.json",
+            ),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "CLERK_JWKS_URL is invalid: needs clerk-sync's feature `jwks` (or set CLERK_JWT_KEY, \
+             the PEM public key, instead)"
         );
     }
 

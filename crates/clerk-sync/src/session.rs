@@ -5,7 +5,10 @@
 //! cross-origin ones. [`SessionVerifier`] checks it as Clerk's own SDKs do "networkless": RS256
 //! only, against the instance's PEM public key (`CLERK_JWT_KEY`), `exp` and `nbf` with a small
 //! leeway, and `azp` against the authorized parties (`CLERK_AUTHORIZED_PARTIES`). Both versions
-//! of Clerk's claims are read into one [`SessionClaims`].
+//! of Clerk's claims are read into one [`SessionClaims`]. With feature `jwks`, the keys can come
+//! from the instance's JWKS URL instead (`CLERK_JWKS_URL`, [`SessionVerifier::from_jwks`]):
+//! fetched on first use, cached by `kid`, fetched again for an unknown `kid` at most once per
+//! interval (see `session::jwks`); the checks are the same.
 //!
 //! [`ClerkSession`] is the Rocket request guard; a route that takes it without a managed
 //! [`SessionVerifier`] aborts launch (a Sentinel). A refused token is answered 401 by
@@ -18,7 +21,8 @@
 //! [`SessionVerifier::with_instance`]). A user whose `user.created` has not arrived yet (or who
 //! was deleted) is not an error: the handler gets the claims with `user: None` and can fall back.
 //! A read that fails is answered by [`catchers()`] with the library's JSON error too: 503
-//! `database_unavailable` or 500 `internal_error`, without detail.
+//! `database_unavailable` or 500 `internal_error`, without detail; so is a JWKS that could not
+//! be fetched while no key is cached: 503 `keys_unavailable`.
 
 use std::fmt;
 use std::ops::Deref;
@@ -38,6 +42,11 @@ use crate::clerk::{OrganizationMembership, User};
 use crate::error::{json_body, WebhookError};
 use crate::reads::{self, ReadError, Scope, Synced};
 use crate::Store;
+
+#[cfg(feature = "jwks")]
+pub mod jwks;
+#[cfg(feature = "jwks")]
+pub use jwks::{JwksSource, JwksUrlError};
 
 /// The cookie Clerk's frontend sets to the session token on your app's own domain.
 pub const SESSION_COOKIE: &str = "__session";
@@ -60,7 +69,7 @@ const UNAUTHORIZED_MESSAGE: &str = "a valid Clerk session token is required";
 pub struct SessionVerifier(Arc<Inner>);
 
 struct Inner {
-    key: DecodingKey,
+    keys: Keys,
     validation: Validation,
     authorized_parties: Vec<String>,
     leeway: Duration,
@@ -69,13 +78,27 @@ struct Inner {
 
 impl fmt::Debug for SessionVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionVerifier")
-            .field("key", &"[redacted]")
-            .field("authorized_parties", &self.0.authorized_parties)
+        let mut f = f.debug_struct("SessionVerifier");
+        match &self.0.keys {
+            Keys::Pem(_) => f.field("key", &"[redacted]"),
+            #[cfg(feature = "jwks")]
+            Keys::Jwks(jwks) => f.field("jwks", jwks),
+        };
+        f.field("authorized_parties", &self.0.authorized_parties)
             .field("leeway", &self.0.leeway)
             .field("instance", &self.0.instance)
             .finish()
     }
+}
+
+/// Where the verifier's keys come from.
+#[derive(Clone)]
+enum Keys {
+    /// One PEM key, whatever the token's `kid`.
+    Pem(DecodingKey),
+    /// The instance's JWKS, by `kid`.
+    #[cfg(feature = "jwks")]
+    Jwks(Arc<jwks::JwksCache>),
 }
 
 /// Why a public key could not be used.
@@ -94,6 +117,30 @@ impl SessionVerifier {
     /// (API keys → JWT public key). Line breaks may be real, written as `\n`, or missing.
     pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
         let der = rsa_public_key_der(pem)?;
+        Ok(Self::with_keys(Keys::Pem(DecodingKey::from_rsa_der(&der))))
+    }
+
+    /// A verifier whose keys come from the instance's JWKS (feature `jwks`): fetched on the
+    /// first request that needs them (none at construction: no network call here), cached by
+    /// `kid`, fetched again for an unknown `kid` at most once per
+    /// [`JwksSource::refresh_interval`]. Tokens are checked exactly as with [`from_pem`]; the
+    /// guards verify with [`SessionVerifier::verify_fetching`].
+    ///
+    /// [`from_pem`]: SessionVerifier::from_pem
+    #[cfg(feature = "jwks")]
+    pub fn from_jwks(source: JwksSource) -> Result<Self, JwksUrlError> {
+        Ok(Self::with_keys(Keys::Jwks(Arc::new(source.into_cache()?))))
+    }
+
+    /// [`SessionVerifier::from_jwks`] with the default intervals: the key set at `url`
+    /// (`https://`, or `http://` to this machine), such as
+    /// `https://<your-frontend-api>/.well-known/jwks.json`.
+    #[cfg(feature = "jwks")]
+    pub fn from_jwks_url(url: &str) -> Result<Self, JwksUrlError> {
+        Self::from_jwks(JwksSource::new(url)?)
+    }
+
+    fn with_keys(keys: Keys) -> Self {
         let mut validation = Validation::new(Algorithm::RS256);
         // Pinned to RS256: a token whose header names any other algorithm (`none`, HS256 keyed
         // with this public key, ...) is refused before its signature is looked at.
@@ -103,13 +150,13 @@ impl SessionVerifier {
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
-        Ok(Self(Arc::new(Inner {
-            key: DecodingKey::from_rsa_der(&der),
+        Self(Arc::new(Inner {
+            keys,
             validation,
             authorized_parties: Vec::new(),
             leeway: DEFAULT_LEEWAY,
             instance: None,
-        })))
+        }))
     }
 
     /// Accepts only tokens whose `azp` is one of `origins` (such as `https://example.com`); a
@@ -165,7 +212,7 @@ impl SessionVerifier {
         match Arc::try_unwrap(self.0) {
             Ok(inner) => inner,
             Err(shared) => Inner {
-                key: shared.key.clone(),
+                keys: shared.keys.clone(),
                 validation: shared.validation.clone(),
                 authorized_parties: shared.authorized_parties.clone(),
                 leeway: shared.leeway,
@@ -177,12 +224,56 @@ impl SessionVerifier {
     /// Verifies `token` at time `now`: signature (RS256 with our key), `exp`, `nbf`, `azp`, and
     /// the claims Clerk always sets (`sub`, `sid`). A pending session passes: see
     /// [`SessionClaims::is_pending`].
+    ///
+    /// Never a network call: a JWKS verifier (feature `jwks`) uses the keys cached so far, and
+    /// refuses a token whose `kid` is not among them ([`SessionError::UnknownKey`]), or any token
+    /// while none is cached ([`SessionError::KeysUnavailable`]).
+    /// [`SessionVerifier::verify_fetching`] fetches them.
     pub fn verify(&self, token: &str, now: SystemTime) -> Result<SessionClaims, SessionError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(SessionError::Malformed);
         }
-        let decoded = jsonwebtoken::decode::<RawClaims>(token, &self.0.key, &self.0.validation)
-            .map_err(|err| {
+        match &self.0.keys {
+            Keys::Pem(key) => self.check(token, key, now),
+            #[cfg(feature = "jwks")]
+            Keys::Jwks(jwks) => {
+                let kid = jwks::token_kid(token)?;
+                self.check(token, &*jwks.cached(kid.as_deref())?, now)
+            }
+        }
+    }
+
+    /// [`SessionVerifier::verify`], except that a JWKS verifier (feature `jwks`) first fetches
+    /// its key set when none is cached or the token names a `kid` it does not know (at most once
+    /// per interval, one fetch at a time: see `session::jwks`). The guards verify with this. A
+    /// PEM verifier does exactly what `verify` does.
+    pub async fn verify_fetching(
+        &self,
+        token: &str,
+        now: SystemTime,
+    ) -> Result<SessionClaims, SessionError> {
+        match &self.0.keys {
+            Keys::Pem(_) => self.verify(token, now),
+            #[cfg(feature = "jwks")]
+            Keys::Jwks(jwks) => {
+                if token.len() > MAX_TOKEN_LEN {
+                    return Err(SessionError::Malformed);
+                }
+                let kid = jwks::token_kid(token)?;
+                self.check(token, &*jwks.key(kid.as_deref()).await?, now)
+            }
+        }
+    }
+
+    /// Every check of a token but the choice of its key.
+    fn check(
+        &self,
+        token: &str,
+        key: &DecodingKey,
+        now: SystemTime,
+    ) -> Result<SessionClaims, SessionError> {
+        let decoded =
+            jsonwebtoken::decode::<RawClaims>(token, key, &self.0.validation).map_err(|err| {
                 use jsonwebtoken::errors::ErrorKind;
                 match err.kind() {
                     ErrorKind::InvalidSignature => SessionError::BadSignature,
@@ -267,6 +358,15 @@ pub enum SessionError {
     /// No [`SessionVerifier`] is managed (a Sentinel prevents this at launch).
     #[error("no session verifier is configured")]
     NotConfigured,
+    /// The token names a `kid` that is not in the JWKS, even after fetching it again (or it
+    /// names none and the JWKS holds several keys). Only with a JWKS verifier (feature `jwks`).
+    #[error("the token's key is not in the key set")]
+    UnknownKey,
+    /// No key could be fetched from the JWKS URL yet (unreachable, not 200, not a key set): the
+    /// guards answer 503, and a later request tries again. Only with a JWKS verifier (feature
+    /// `jwks`).
+    #[error("the session keys could not be fetched")]
+    KeysUnavailable,
 }
 
 /// The version of Clerk's session token claims a token was issued with.
@@ -602,11 +702,16 @@ impl<'r> FromRequest<'r> for ClerkSession {
     type Error = SessionError;
 
     async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, Self::Error> {
-        match authenticate(req) {
+        match authenticate(req).await {
             Ok(claims) => request::Outcome::Success(ClerkSession(claims)),
             Err(SessionError::NotConfigured) => {
                 record(req, Failure::Internal);
                 request::Outcome::Error((Status::InternalServerError, SessionError::NotConfigured))
+            }
+            Err(SessionError::KeysUnavailable) => {
+                // Why is logged where the fetch failed; the token never.
+                record(req, Failure::Keys);
+                request::Outcome::Error((Status::ServiceUnavailable, SessionError::KeysUnavailable))
             }
             Err(err) => {
                 // The reason only, at debug level: never the token, and nothing a client sees.
@@ -617,7 +722,7 @@ impl<'r> FromRequest<'r> for ClerkSession {
     }
 }
 
-fn authenticate(req: &Request<'_>) -> Result<SessionClaims, SessionError> {
+async fn authenticate(req: &Request<'_>) -> Result<SessionClaims, SessionError> {
     let verifier = req
         .rocket()
         .state::<SessionVerifier>()
@@ -626,7 +731,7 @@ fn authenticate(req: &Request<'_>) -> Result<SessionClaims, SessionError> {
         .or_else(|| req.cookies().get(SESSION_COOKIE).map(|c| c.value()))
         .filter(|token| !token.is_empty())
         .ok_or(SessionError::Missing)?;
-    let claims = verifier.verify(token, SystemTime::now())?;
+    let claims = verifier.verify_fetching(token, SystemTime::now()).await?;
     if claims.is_pending() {
         return Err(SessionError::Pending);
     }
@@ -648,7 +753,7 @@ impl Sentinel for ClerkSession {
         if missing {
             tracing::error!(
                 "a route takes a ClerkSession but no session::SessionVerifier is managed: \
-                 set CLERK_JWT_KEY and attach clerk_sync::stage(..), or .manage(verifier)"
+                 set CLERK_JWT_KEY (or CLERK_JWKS_URL) and attach clerk_sync::stage(..), or .manage(verifier)"
             );
         }
         missing
@@ -823,6 +928,8 @@ enum Failure {
     Database,
     /// A stored payload does not fit its type, or the guard's state is missing: 500.
     Internal,
+    /// No session key could be fetched from the JWKS URL: 503.
+    Keys,
 }
 
 #[derive(Debug, Default)]
@@ -839,13 +946,22 @@ fn server_error(status: Status, req: &Request<'_>) -> (Status, (ContentType, Str
     let err = match req.local_cache(Failed::default).0 {
         Some(Failure::Database) => WebhookError::DatabaseUnavailable,
         Some(Failure::Internal) => WebhookError::Internal,
+        Some(Failure::Keys) => {
+            return json_body(
+                Status::ServiceUnavailable,
+                "keys_unavailable",
+                "the session keys could not be fetched; retry later",
+            )
+        }
         None => return json_body(status, "http_error", status.reason_lossy()),
     };
     json_body(err.status(), err.code(), &err.to_string())
 }
 
 /// The catcher for 503: `{"error": "database_unavailable", "message": "the database is
-/// unavailable; retry later"}` when [`SignedIn`] could not read the database.
+/// unavailable; retry later"}` when [`SignedIn`] could not read the database, and
+/// `{"error": "keys_unavailable", "message": "the session keys could not be fetched; retry
+/// later"}` when a JWKS verifier has no key yet and could not fetch one.
 #[catch(503)]
 pub fn unavailable(status: Status, req: &Request<'_>) -> (Status, (ContentType, String)) {
     server_error(status, req)

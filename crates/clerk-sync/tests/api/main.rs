@@ -13,6 +13,9 @@ mod faults;
 mod fixtures;
 mod hooks;
 mod hostile;
+// Run by every `cargo test`: the test support enables the feature.
+#[cfg(feature = "jwks")]
+mod jwks;
 mod metrics;
 mod reads;
 mod refused_values;
