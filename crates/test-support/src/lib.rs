@@ -636,43 +636,36 @@ impl RsaKeys {
     }
 
     /// The public key's modulus and exponent as big-endian bytes without leading zeros: the `n`
-    /// and `e` of a JSON Web Key once base64url-encoded. Read from the PKCS#1 `RSAPublicKey`
-    /// (`SEQUENCE { INTEGER n, INTEGER e }`) that `openssl` writes for the public key.
+    /// and `e` of a JSON Web Key once base64url-encoded. `openssl` prints both (in hex and in
+    /// decimal), so no DER is read here.
     pub fn public_components(&self) -> (Vec<u8>, Vec<u8>) {
-        let der = openssl(
-            &["rsa", "-pubin", "-RSAPublicKey_out", "-outform", "DER"],
+        let text = openssl(
+            &["rsa", "-pubin", "-noout", "-modulus", "-text"],
             self.public_pem.as_bytes(),
         );
-        let (tag, sequence, _) = der_item(&der).expect("a DER SEQUENCE");
-        assert_eq!(tag, 0x30, "RSAPublicKey is a SEQUENCE");
-        let (tag, n, rest) = der_item(sequence).expect("the modulus");
-        assert_eq!(tag, 0x02, "the modulus is an INTEGER");
-        let (tag, e, _) = der_item(rest).expect("the exponent");
-        assert_eq!(tag, 0x02, "the exponent is an INTEGER");
-        let unsigned = |int: &[u8]| {
-            let start = int.iter().position(|&b| b != 0).unwrap_or(int.len());
-            int[start..].to_vec()
-        };
-        (unsigned(n), unsigned(e))
+        let text = String::from_utf8(text).expect("openssl prints text");
+        let modulus = text
+            .lines()
+            .find_map(|line| line.strip_prefix("Modulus="))
+            .expect("openssl prints Modulus=<hex>");
+        let exponent: u64 = text
+            .lines()
+            .find_map(|line| line.strip_prefix("Exponent: "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|decimal| decimal.parse().ok())
+            .expect("openssl prints Exponent: <decimal>");
+        let n: Vec<u8> = (0..modulus.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&modulus[i..i + 2], 16).expect("hex"))
+            .skip_while(|&b| b == 0)
+            .collect();
+        let e: Vec<u8> = exponent
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|&b| b == 0)
+            .collect();
+        (n, e)
     }
-}
-
-/// One DER item: its tag, its contents and what follows it.
-fn der_item(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let count = usize::from(first & 0x7f);
-        let (bytes, rest) = rest.split_at_checked(count)?;
-        let len = bytes
-            .iter()
-            .fold(0usize, |len, &b| (len << 8) | usize::from(b));
-        (len, rest)
-    };
-    let (contents, rest) = rest.split_at_checked(len)?;
-    Some((tag, contents, rest))
 }
 
 /// Runs `openssl` with `input` on its stdin; its stdout.
