@@ -270,9 +270,8 @@ impl Default for Vars {
             // Measured on 2 cores with 16 and 64 connections: 0.5 ms of waiting fills batches a
             // little better than none and costs nothing next to a commit's fsync.
             clerk_sync_batch_wait_us: 500,
-            // Measured on 2 cores (load tool, 20 s, alternating runs): 3 writers gave 4 622 events/s
-            // at 16 connections and 9 051 at 64, against 4 404 and 7 254–7 876 with 2; 4 gave no
-            // more. A third batch gathers while one commits and one waits on its fsync.
+            // A third batch gathers while one commits and one waits on its fsync; 4 gave no more
+            // (measured on 2 cores: README "Performance", writers).
             clerk_sync_writers: 3,
             clerk_sync_request_timeout_ms: 10_000,
             clerk_sync_ledger_retention_hours: DEFAULT_RETENTION.as_secs() / 3600,
