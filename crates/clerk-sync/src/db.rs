@@ -87,6 +87,11 @@ pub async fn begin_write(pool: &PgPool) -> Result<Tx<'static>, sqlx::Error> {
     session::begin_read_committed(pool).await
 }
 
+/// [`begin_write`] on a connection the caller holds.
+pub async fn begin_write_on(conn: &mut PgConnection) -> Result<Tx<'_>, sqlx::Error> {
+    session::begin_read_committed_on(conn).await
+}
+
 /// What a database error means for the delivery that met it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Failure {

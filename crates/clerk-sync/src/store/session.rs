@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 
 use super::Tx;
 
@@ -31,9 +31,15 @@ pub async fn set_statement_timeout(
 /// Begins a transaction at READ COMMITTED whatever the database's default (see
 /// [`crate::db::begin_write`] for why).
 pub async fn begin_read_committed(pool: &PgPool) -> Result<Tx<'static>, sqlx::Error> {
-    pool.begin_with("begin isolation level read committed")
-        .await
+    pool.begin_with(BEGIN_READ_COMMITTED).await
 }
+
+/// [`begin_read_committed`] on a connection the caller holds.
+pub async fn begin_read_committed_on(conn: &mut PgConnection) -> Result<Tx<'_>, sqlx::Error> {
+    conn.begin_with(BEGIN_READ_COMMITTED).await
+}
+
+const BEGIN_READ_COMMITTED: &str = "begin isolation level read committed";
 
 /// `text` as a timestamp (`2026-11-27`, `2026-11-27T09:00:00Z`), printed by Postgres. A text
 /// that is none fails with a data exception (SQLSTATE class 22).

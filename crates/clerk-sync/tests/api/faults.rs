@@ -16,6 +16,11 @@ async fn ledger_has(db: &PgPool, svix_ids: &[String]) -> i64 {
         .unwrap()
 }
 
+async fn assert_every_2xx_committed(db: &PgPool, acknowledged: &[String]) {
+    let stored = ledger_has(db, acknowledged).await;
+    assert_eq!(stored, acknowledged.len() as i64, "a 2xx without a commit");
+}
+
 #[sqlx::test(migrations = false)]
 async fn a_database_outage_mid_stream_is_503_and_the_service_recovers_by_itself(
     _: PgPoolOptions,
@@ -74,11 +79,7 @@ async fn a_database_outage_mid_stream_is_503_and_the_service_recovers_by_itself(
         assert_eq!(answer.map(|a| a.0), Some(200));
         acknowledged.push(svix_id);
     }
-    assert_eq!(
-        ledger_has(&direct, &acknowledged).await,
-        acknowledged.len() as i64,
-        "a 2xx without a commit"
-    );
+    assert_every_2xx_committed(&direct, &acknowledged).await;
     server.shutdown.notify();
 }
 
@@ -123,5 +124,90 @@ async fn a_slow_database_is_503_well_inside_svixs_15_second_budget(
     .await
     .unwrap();
     assert_eq!(answer.0, 200);
+    server.shutdown.notify();
+}
+
+/// Each writer keeps its connection between batches. Postgres closing them all (a restart, a
+/// pooler's idle timeout) between two deliveries costs no delivery: the batch that meets a closed
+/// one runs again on a fresh connection.
+#[sqlx::test(migrations = false)]
+async fn connections_postgres_closed_between_deliveries_cost_no_delivery(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    let app_name = "clerk-sync-kept";
+    let settings = settings(SECRET);
+    let pool = clerk_sync::db::pool_options(&settings.database)
+        .connect_lazy_with(db.clone().application_name(app_name));
+    let server = Served::start(clerk_sync::rocket(pool, settings)).await;
+    let direct = PgPool::connect_with(db).await.unwrap();
+
+    let mut acknowledged = Vec::new();
+    let mut n = 0;
+    for round in 0..3 {
+        // Enough deliveries that every writer has taken a connection.
+        for _ in 0..12 {
+            let svix_id = new_svix_id();
+            let body = user_event("user.created", &format!("user_{n}"), 1, "Doe");
+            n += 1;
+            let answer = post_signed(server.port, &svix_id, &body).await;
+            assert_eq!(answer.map(|a| a.0), Some(200), "round {round}");
+            acknowledged.push(svix_id);
+        }
+        // Materialized, so that only the service's own connections are ever terminated.
+        let closed: i64 = sqlx::query_scalar(
+            "with ours as materialized (
+                 select pid from pg_stat_activity where application_name = $1)
+             select count(*) filter (where pg_terminate_backend(pid)) from ours",
+        )
+        .bind(app_name)
+        .fetch_one(&direct)
+        .await
+        .unwrap();
+        assert!(closed >= 1, "round {round}: no connection to close");
+    }
+    assert_every_2xx_committed(&direct, &acknowledged).await;
+    server.shutdown.notify();
+}
+
+/// Writers keep connections only when the pool has one more for the rest of the service: with as
+/// many writers as connections, `/healthz` still gets one while deliveries keep coming.
+#[sqlx::test(migrations = false)]
+async fn writers_leave_a_connection_to_the_rest_of_the_service(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    let mut settings = settings_without_patience(SECRET);
+    settings.database.max_connections = 2;
+    settings.batch.writers = 2;
+    let pool = clerk_sync::db::pool_options(&settings.database).connect_lazy_with(db);
+    let server = Served::start(clerk_sync::rocket(pool, settings)).await;
+    let port = server.port;
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let senders: Vec<_> = (0..4)
+        .map(|sender| {
+            let stop = stop.clone();
+            rocket::tokio::spawn(async move {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let body = user_event("user.created", &format!("user_{sender}_{n}"), 1, "Doe");
+                    let answer = post_signed(port, &new_svix_id(), &body).await;
+                    assert_eq!(answer.map(|a| a.0), Some(200));
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    for _ in 0..10 {
+        rocket::tokio::time::sleep(Duration::from_millis(50)).await;
+        let health = http(port, "GET", "/healthz", &[], b"").await.unwrap();
+        assert_eq!(health.0, 200, "{health:?}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for sender in senders {
+        assert!(sender.await.unwrap() > 0, "a sender got nothing through");
+    }
     server.shutdown.notify();
 }
