@@ -153,14 +153,11 @@ impl Writer {
         let queue = Arc::new(Mutex::new(queue));
         let in_flight = Arc::new(AtomicUsize::new(0));
         let after_commit = Arc::new(Semaphore::new(AFTER_COMMIT_BATCHES));
-        // Kept connections must leave one to the rest of the service (reads, `/healthz`).
-        let keep_connections = pool.options().get_max_connections() as usize > settings.writers;
         let tasks = (0..settings.writers.max(1))
             .map(|_| {
                 let task = WriterTask {
                     pool: pool.clone(),
                     connection: Mutex::new(None),
-                    keep_connection: keep_connections,
                     queue: queue.clone(),
                     settings: settings.clone(),
                     hooks: hooks.clone(),
@@ -209,8 +206,6 @@ struct WriterTask {
     pool: PgPool,
     /// The connection this writer keeps between batches (see [`WriterTask::transaction`]).
     connection: Mutex<Option<Kept>>,
-    /// Whether it keeps one: only when the pool has more connections than there are writers.
-    keep_connection: bool,
     queue: Arc<Mutex<mpsc::Receiver<Job>>>,
     settings: BatchSettings,
     hooks: Option<SharedHooks>,
@@ -253,6 +248,13 @@ impl WriterTask {
             }
         }
         Some(batch)
+    }
+
+    /// Whether this writer keeps its connection between batches: only when the pool has more
+    /// connections than there are writers, so one is left to the rest of the service (reads,
+    /// `/healthz`).
+    fn keeps_connection(&self) -> bool {
+        self.pool.options().get_max_connections() as usize > self.settings.writers
     }
 
     /// This writer's share of the deliveries in flight, between 1 and `max_events`.
@@ -476,7 +478,7 @@ impl WriterTask {
 
     /// One transaction on the `kept` connection, taken from the pool if there is none. It goes
     /// back to the pool (which tests it, and closes a broken one) after an error Postgres did
-    /// not answer, after a panic, and when [`WriterTask::keep_connection`] is false. A panic in
+    /// not answer, after a panic, and when [`WriterTask::keeps_connection`] is false. A panic in
     /// a hook fails the transaction like a hook's error (the transaction is dropped, so it rolls
     /// back).
     async fn attempt(
@@ -496,7 +498,7 @@ impl WriterTask {
             Ok(outcomes)
         };
         let result = match AssertUnwindSafe(run).catch_unwind().await {
-            Ok(result) if in_step(&result) && self.keep_connection => {
+            Ok(result) if in_step(&result) && self.keeps_connection() => {
                 if let Some(kept) = kept.as_mut() {
                     kept.used = Instant::now();
                 }
