@@ -110,22 +110,33 @@ pub async fn apply_batch(
     hooks: Option<&dyn Hooks>,
 ) -> Result<Vec<Outcome>, ApplyError> {
     let mut outcomes = vec![Outcome::Duplicate; webhooks.len()];
-    // The first delivery of each svix-id in the batch; the ledger says which of those are new.
+    // The first delivery of each svix-id in the batch, planned before the ledger says which of
+    // them are new, so the claim can take the row locks of those it claims (one round trip).
     let mut seen = HashSet::new();
-    let firsts: Vec<usize> = (0..webhooks.len())
+    let firsts: Vec<Planned<'_>> = (0..webhooks.len())
         .filter(|&i| seen.insert(webhooks[i].svix_id()))
+        .map(|i| Planned::new(webhooks[i], i))
         .collect();
-    let first_webhooks: Vec<&Delivery> = firsts.iter().map(|&i| webhooks[i]).collect();
-    let new: HashSet<String> = ledger::claim(tx, &first_webhooks)
+    let first_webhooks: Vec<&Delivery> = firsts.iter().map(|p| webhooks[p.event]).collect();
+    let owned_locks: Vec<(&str, &LockKey)> = firsts
+        .iter()
+        .flat_map(|p| {
+            p.locks
+                .iter()
+                .map(|lock| (webhooks[p.event].svix_id(), lock))
+        })
+        .collect();
+    let new: HashSet<String> = ledger::claim(tx, &first_webhooks, &owned_locks)
         .await?
         .into_iter()
         .collect();
-    let fresh_indexes: Vec<usize> = firsts
+    let fresh: Vec<Planned<'_>> = firsts
         .into_iter()
-        .filter(|&i| new.contains(webhooks[i].svix_id()))
+        .filter(|p| new.contains(webhooks[p.event].svix_id()))
         .collect();
+    let fresh_indexes: Vec<usize> = fresh.iter().map(|p| p.event).collect();
 
-    project(tx, webhooks, &fresh_indexes, &mut outcomes).await?;
+    run_rounds(tx, fresh, &mut outcomes).await?;
     // Written once, with what applying it did, before the hooks run (they may read it).
     let recorded: Vec<(&Delivery, Outcome)> = fresh_indexes
         .iter()
@@ -160,32 +171,23 @@ async fn still_usable(tx: &mut Tx<'_>) -> Result<(), ApplyError> {
     }
 }
 
-/// Applies the deliveries at `indexes` to the projections and sets their outcomes (the ledger
-/// is not touched).
-///
-/// Deliveries are applied as they would be one by one, in their order, but in as few statements
-/// as that allows: they are cut into rounds where no two deliveries touch the same row or a
-/// parent and its child (their [`LockKey`]s conflict); within a round order cannot matter, so
-/// each round is one statement per table. A batch of distinct objects is one round. The locks
-/// of every round are taken first, in one statement.
-async fn project(
-    tx: &mut Tx<'_>,
-    webhooks: &[&Delivery],
-    indexes: &[usize],
-    outcomes: &mut [Outcome],
-) -> Result<(), sqlx::Error> {
-    let mut rounds = vec![Plan::default()];
-    // The current round's lock keys, and whether any of its writes takes the key exclusively.
-    let mut round_locks: HashMap<String, bool> = HashMap::new();
-    let mut all_locks = Vec::new();
-    for &i in indexes {
-        let webhook = webhooks[i];
+/// What one delivery writes to the projections, the row locks that takes, and the outcome it
+/// has unless a write of it is refused as stale.
+struct Planned<'a> {
+    event: usize,
+    writes: Plan<'a>,
+    locks: Vec<LockKey>,
+    outcome: Outcome,
+}
+
+impl<'a> Planned<'a> {
+    fn new(webhook: &'a Delivery, event: usize) -> Self {
         let data = webhook.envelope().data.get();
         let at = webhook
             .envelope()
             .occurred_at_millis()
             .unwrap_or_else(now_millis);
-        outcomes[i] = Outcome::Stale;
+        let mut outcome = Outcome::Stale;
         let mut writes = Plan::default();
         let instance_id = webhook.envelope().instance_id.as_deref();
         for change in changes(webhook.event(), instance_id) {
@@ -203,7 +205,7 @@ async fn project(
                         rank,
                         svix_id: webhook.svix_id(),
                     };
-                    writes.upsert(table, i, upsert);
+                    writes.upsert(table, event, upsert);
                 }
                 Change::Delete { table, id } => {
                     let tombstone = Tombstone {
@@ -212,15 +214,41 @@ async fn project(
                         at,
                         instance_id,
                     };
-                    writes.delete(table, i, tombstone)
+                    writes.delete(table, event, tombstone)
                 }
-                Change::Record => outcomes[i] = Outcome::Recorded,
-                Change::Unhandled => outcomes[i] = Outcome::Unhandled,
-                Change::Failed => outcomes[i] = Outcome::Failed,
+                Change::Record => outcome = Outcome::Recorded,
+                Change::Unhandled => outcome = Outcome::Unhandled,
+                Change::Failed => outcome = Outcome::Failed,
             }
         }
         let locks = writes.locks();
-        let conflicts = locks.iter().any(|lock| {
+        Planned {
+            event,
+            writes,
+            locks,
+            outcome,
+        }
+    }
+}
+
+/// Applies planned deliveries to the projections and sets their outcomes (the ledger is not
+/// touched); the caller holds their locks.
+///
+/// Deliveries are applied as they would be one by one, in their order, but in as few statements
+/// as that allows: they are cut into rounds where no two deliveries touch the same row or a
+/// parent and its child (their [`LockKey`]s conflict); within a round order cannot matter, so
+/// each round is one statement per table. A batch of distinct objects is one round.
+async fn run_rounds(
+    tx: &mut Tx<'_>,
+    planned: Vec<Planned<'_>>,
+    outcomes: &mut [Outcome],
+) -> Result<(), sqlx::Error> {
+    let mut rounds = vec![Plan::default()];
+    // The current round's lock keys, and whether any of its writes takes the key exclusively.
+    let mut round_locks: HashMap<String, bool> = HashMap::new();
+    for p in planned {
+        outcomes[p.event] = p.outcome;
+        let conflicts = p.locks.iter().any(|lock| {
             round_locks
                 .get(&lock.key)
                 .is_some_and(|&exclusive| exclusive || lock.exclusive)
@@ -232,13 +260,11 @@ async fn project(
         rounds
             .last_mut()
             .expect("one round at least")
-            .extend(writes);
-        for lock in &locks {
-            *round_locks.entry(lock.key.clone()).or_default() |= lock.exclusive;
+            .extend(p.writes);
+        for lock in p.locks {
+            *round_locks.entry(lock.key).or_default() |= lock.exclusive;
         }
-        all_locks.extend(locks);
     }
-    projection::take_locks(tx, &all_locks).await?;
     for round in rounds {
         round.run(tx, outcomes).await?;
     }
@@ -251,8 +277,12 @@ async fn project(
 /// from it, so a fixed parser corrects it), [`Outcome::Stale`] where a newer event supersedes it.
 pub async fn reapply(tx: &mut Tx<'_>, webhooks: &[&Delivery]) -> Result<Vec<Outcome>, sqlx::Error> {
     let mut outcomes = vec![Outcome::Stale; webhooks.len()];
-    let all: Vec<usize> = (0..webhooks.len()).collect();
-    project(tx, webhooks, &all, &mut outcomes).await?;
+    let planned: Vec<Planned<'_>> = (0..webhooks.len())
+        .map(|i| Planned::new(webhooks[i], i))
+        .collect();
+    let locks: Vec<LockKey> = planned.iter().flat_map(|p| p.locks.clone()).collect();
+    projection::take_locks(tx, &locks).await?;
+    run_rounds(tx, planned, &mut outcomes).await?;
     Ok(outcomes)
 }
 

@@ -3,11 +3,12 @@
 //! Each request hands its verified delivery to the writer and waits for the outcome. A writer
 //! task takes its share of the deliveries in flight — `in flight / writers`, at most
 //! `max_events`, waiting at most `max_wait` for more after the first — and applies it as one
-//! batch: one statement to claim the svix-ids, one for the row locks, one per projected table,
-//! one for the ledger, one commit, on a connection the writer keeps while deliveries keep
-//! coming. Taking a share rather than everything queued keeps every writer busy: with 16 clients
-//! and 2 writers, one batch of 8 commits while the other 8 clients' next deliveries gather in the
-//! other writer (measured here: 5 000 events/s instead of 3 700 when one batch swallowed all 16).
+//! batch: one statement to claim the svix-ids and take the row locks of the new ones, one per
+//! projected table, one for the ledger, one commit, on a connection the writer keeps while
+//! deliveries keep coming. Taking a share rather than everything queued keeps every writer busy:
+//! with 16 clients and 2 writers, one batch of 8 commits while the other 8 clients' next
+//! deliveries gather in the other writer (measured here: 5 000 events/s instead of 3 700 when one
+//! batch swallowed all 16).
 //!
 //! Every request is answered only after the commit that holds its event. What can go wrong, and
 //! what happens then:

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
+use super::projection::LockKey;
 use super::{Outcome, Tx};
 use crate::config::MIN_RETENTION;
 use crate::delivery::Delivery;
@@ -25,15 +26,43 @@ const STORABLE_MILLIS: std::ops::RangeInclusive<i64> = -200_000_000_000_000..=8_
 /// this transaction commits (then it is a duplicate) or rolls back. An event older than the
 /// window may have been stored before the window began: the ledger is asked about those, by
 /// their event time.
-pub async fn claim(tx: &mut Tx<'_>, webhooks: &[&Delivery]) -> Result<Vec<String>, sqlx::Error> {
+///
+/// In the same statement, which saves a round trip a batch, takes the row locks of the
+/// deliveries it claims (`locks`, each with the svix-id of the delivery that needs it), as
+/// [`take_locks`](super::projection::take_locks) does: the rows those deliveries write are read
+/// only by later statements, which see every transaction that held the locks before.
+pub async fn claim(
+    tx: &mut Tx<'_>,
+    webhooks: &[&Delivery],
+    locks: &[(&str, &LockKey)],
+) -> Result<Vec<String>, sqlx::Error> {
     let svix_ids: Vec<&str> = webhooks.iter().map(|w| w.svix_id()).collect();
+    let lock_owners: Vec<&str> = locks.iter().map(|(owner, _)| *owner).collect();
+    let lock_keys: Vec<&str> = locks.iter().map(|(_, lock)| lock.key.as_str()).collect();
+    let lock_exclusive: Vec<bool> = locks.iter().map(|(_, lock)| lock.exclusive).collect();
+    // `locked` reads `claimed`, so the keys are inserted first; the count makes the outer select
+    // run it, and the locks are taken in key order, so writers cannot deadlock on them.
     let mut new = sqlx::query_scalar!(
-        "insert into clerk.recent_svix_ids (svix_id)
-         select v.svix_id from unnest($1::text[]) as v(svix_id)
-         order by v.svix_id
-         on conflict (svix_id) do nothing
-         returning svix_id",
+        r#"with claimed as (
+               insert into clerk.recent_svix_ids (svix_id)
+               select v.svix_id from unnest($1::text[]) as v(svix_id)
+               order by v.svix_id
+               on conflict (svix_id) do nothing
+               returning svix_id
+           ), locked as (
+               select case when x then pg_advisory_xact_lock(h)
+                           else pg_advisory_xact_lock_shared(h) end
+               from (select hashtextextended(l.k, 0) as h, bool_or(l.x) as x
+                     from unnest($2::text[], $3::text[], $4::boolean[]) as l(owner, k, x)
+                     where l.owner in (select svix_id from claimed)
+                     group by 1 order by 1) s
+           )
+           select svix_id as "svix_id!" from claimed
+           where (select count(*) from locked) >= 0"#,
         &svix_ids as &[&str],
+        &lock_owners as &[&str],
+        &lock_keys as &[&str],
+        &lock_exclusive as &[bool],
     )
     .fetch_all(&mut **tx)
     .await?;
@@ -120,7 +149,7 @@ pub async fn insert_failed(
     webhook: &Delivery,
     reason: &str,
 ) -> Result<bool, sqlx::Error> {
-    if claim(tx, &[webhook]).await?.is_empty() {
+    if claim(tx, &[webhook], &[]).await?.is_empty() {
         return Ok(false);
     }
     let envelope = webhook.envelope();
