@@ -117,14 +117,10 @@ pub async fn apply_batch(
         .filter(|&i| seen.insert(webhooks[i].svix_id()))
         .map(|i| Planned::new(webhooks[i], i))
         .collect();
-    let first_webhooks: Vec<&Delivery> = firsts.iter().map(|p| webhooks[p.event]).collect();
+    let first_webhooks: Vec<&Delivery> = firsts.iter().map(|p| p.webhook).collect();
     let owned_locks: Vec<(&str, &LockKey)> = firsts
         .iter()
-        .flat_map(|p| {
-            p.locks
-                .iter()
-                .map(|lock| (webhooks[p.event].svix_id(), lock))
-        })
+        .flat_map(|p| p.locks.iter().map(|lock| (p.webhook.svix_id(), lock)))
         .collect();
     let new: HashSet<String> = ledger::claim(tx, &first_webhooks, &owned_locks)
         .await?
@@ -132,7 +128,7 @@ pub async fn apply_batch(
         .collect();
     let fresh: Vec<Planned<'_>> = firsts
         .into_iter()
-        .filter(|p| new.contains(webhooks[p.event].svix_id()))
+        .filter(|p| new.contains(p.webhook.svix_id()))
         .collect();
     let fresh_indexes: Vec<usize> = fresh.iter().map(|p| p.event).collect();
 
@@ -174,6 +170,8 @@ async fn still_usable(tx: &mut Tx<'_>) -> Result<(), ApplyError> {
 /// What one delivery writes to the projections, the row locks that takes, and the outcome it
 /// has unless a write of it is refused as stale.
 struct Planned<'a> {
+    webhook: &'a Delivery,
+    /// Its index in the batch.
     event: usize,
     writes: Plan<'a>,
     locks: Vec<LockKey>,
@@ -223,6 +221,7 @@ impl<'a> Planned<'a> {
         }
         let locks = writes.locks();
         Planned {
+            webhook,
             event,
             writes,
             locks,
@@ -280,7 +279,10 @@ pub async fn reapply(tx: &mut Tx<'_>, webhooks: &[&Delivery]) -> Result<Vec<Outc
     let planned: Vec<Planned<'_>> = (0..webhooks.len())
         .map(|i| Planned::new(webhooks[i], i))
         .collect();
-    let locks: Vec<LockKey> = planned.iter().flat_map(|p| p.locks.clone()).collect();
+    let locks: Vec<LockKey> = planned
+        .iter()
+        .flat_map(|p| p.locks.iter().cloned())
+        .collect();
     projection::take_locks(tx, &locks).await?;
     run_rounds(tx, planned, &mut outcomes).await?;
     Ok(outcomes)
