@@ -5,9 +5,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use crate::clerk::{ClerkEvent, DeletedObject};
 use crate::delivery::Delivery;
 use crate::hooks::{HookError, Hooks};
+use crate::store::ledger::{self, Recorded};
 use crate::store::projection::{self, LockKey, Projected, Rank, Row, Table, Tombstone, Upsert};
 use crate::store::tables::ALL;
-use crate::store::{ledger, now_millis, Outcome, Tx};
+use crate::store::{now_millis, Outcome, Tx};
 
 /// What one event asks of the projections.
 #[derive(Debug)]
@@ -132,13 +133,13 @@ pub async fn apply_batch(
         .collect();
     let fresh_indexes: Vec<usize> = fresh.iter().map(|p| p.event).collect();
 
-    run_rounds(tx, fresh, &mut outcomes).await?;
-    // Written once, with what applying it did, before the hooks run (they may read it).
-    let recorded: Vec<(&Delivery, Outcome)> = fresh_indexes
-        .iter()
-        .map(|&i| (webhooks[i], outcomes[i]))
-        .collect();
-    ledger::insert(tx, &recorded).await?;
+    // Written once, with what applying it did, before the hooks run (they may read it): by the
+    // batch's last upsert when it can, else on its own.
+    let recording: Vec<(&Delivery, usize)> = fresh.iter().map(|p| (p.webhook, p.event)).collect();
+    if !run_rounds(tx, fresh, &mut outcomes, &recording).await? {
+        let rows = recording.iter().map(|&(w, i)| (w, outcomes[i], None));
+        ledger::insert(tx, Recorded::new(rows)).await?;
+    }
 
     if let Some(hooks) = hooks {
         for &i in &fresh_indexes {
@@ -230,8 +231,9 @@ impl<'a> Planned<'a> {
     }
 }
 
-/// Applies planned deliveries to the projections and sets their outcomes (the ledger is not
-/// touched); the caller holds their locks.
+/// Applies planned deliveries to the projections and sets their outcomes; the caller holds their
+/// locks. When the last statement is an upsert, it also writes the ledger rows of `recording`
+/// (each delivery with its index in the batch), and this returns true.
 ///
 /// Deliveries are applied as they would be one by one, in their order, but in as few statements
 /// as that allows: they are cut into rounds where no two deliveries touch the same row or a
@@ -241,7 +243,8 @@ async fn run_rounds(
     tx: &mut Tx<'_>,
     planned: Vec<Planned<'_>>,
     outcomes: &mut [Outcome],
-) -> Result<(), sqlx::Error> {
+    recording: &[(&Delivery, usize)],
+) -> Result<bool, sqlx::Error> {
     let mut rounds = vec![Plan::default()];
     // The current round's lock keys, and whether any of its writes takes the key exclusively.
     let mut round_locks: HashMap<String, bool> = HashMap::new();
@@ -264,10 +267,11 @@ async fn run_rounds(
             *round_locks.entry(lock.key).or_default() |= lock.exclusive;
         }
     }
+    let last = rounds.pop().expect("one round at least");
     for round in rounds {
-        round.run(tx, outcomes).await?;
+        round.run(tx, outcomes, &[]).await?;
     }
-    Ok(())
+    last.run(tx, outcomes, recording).await
 }
 
 /// Applies events that are already in the ledger to the projections again, under the same
@@ -284,7 +288,7 @@ pub async fn reapply(tx: &mut Tx<'_>, webhooks: &[&Delivery]) -> Result<Vec<Outc
         .flat_map(|p| p.locks.iter().cloned())
         .collect();
     projection::take_locks(tx, &locks).await?;
-    run_rounds(tx, planned, &mut outcomes).await?;
+    run_rounds(tx, planned, &mut outcomes, &[]).await?;
     Ok(outcomes)
 }
 
@@ -332,14 +336,34 @@ impl<'a> Plan<'a> {
     }
 
     /// Runs the writes, upserts and then deletions, table by table in the order of [`ALL`], rows
-    /// in id order. The caller holds the [`Plan::locks`].
-    async fn run(mut self, tx: &mut Tx<'_>, outcomes: &mut [Outcome]) -> Result<(), sqlx::Error> {
+    /// in id order. The caller holds the [`Plan::locks`]. When the last statement is an upsert,
+    /// it also writes the ledger rows of `recording`, and this returns true.
+    async fn run(
+        mut self,
+        tx: &mut Tx<'_>,
+        outcomes: &mut [Outcome],
+        recording: &[(&Delivery, usize)],
+    ) -> Result<bool, sqlx::Error> {
         let order = |table: &Table| ALL.iter().position(|t| std::ptr::eq(*t, table));
         self.upserts.sort_by_key(|(table, _)| order(table));
         self.tombstones.sort_by_key(|(table, _)| order(table));
-        for (table, rows) in self.upserts {
+        let last = self.upserts.len();
+        let mut recorded = false;
+        for (n, (table, rows)) in self.upserts.into_iter().enumerate() {
             let (events, upserts): (Vec<usize>, Vec<Upsert<'_>>) = rows.into_values().unzip();
-            let changed: HashSet<String> = projection::upsert(tx, table, &upserts)
+            let carries = !recording.is_empty()
+                && n + 1 == last
+                && self.tombstones.is_empty()
+                && events.iter().collect::<HashSet<_>>().len() == events.len();
+            // Each delivery's row in this statement: its outcome there is decided in SQL too.
+            let rows = carries.then(|| {
+                Recorded::new(recording.iter().map(|&(webhook, event)| {
+                    let row = events.iter().position(|&e| e == event);
+                    (webhook, outcomes[event], row.map(|i| upserts[i].row.id()))
+                }))
+            });
+            recorded |= rows.is_some();
+            let changed: HashSet<String> = projection::upsert(tx, table, &upserts, rows)
                 .await?
                 .into_iter()
                 .collect();
@@ -361,7 +385,7 @@ impl<'a> Plan<'a> {
                 }
             }
         }
-        Ok(())
+        Ok(recorded)
     }
 }
 

@@ -1,8 +1,11 @@
 //! `clerk.webhook_events`: one row per Svix message.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use sqlx::PgPool;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{PgPool, Postgres};
 
 use super::projection::LockKey;
 use super::{Outcome, Tx};
@@ -93,49 +96,105 @@ pub async fn claim(
     Ok(new)
 }
 
-/// Records claimed deliveries with what applying them did: one row each, written once.
-pub async fn insert(
-    tx: &mut Tx<'_>,
-    deliveries: &[(&Delivery, Outcome)],
-) -> Result<(), sqlx::Error> {
-    if deliveries.is_empty() {
-        return Ok(());
+/// Ledger rows to write: one per claimed delivery, with what applying it did.
+pub struct Recorded<'a> {
+    svix_ids: Vec<&'a str>,
+    event_types: Vec<&'a str>,
+    object_ids: Vec<Option<&'a str>>,
+    instance_ids: Vec<Option<&'a str>>,
+    at: Vec<Option<i64>>,
+    statuses: Vec<&'static str>,
+    bodies: Vec<&'a str>,
+    changed_rows: Vec<Option<&'a str>>,
+}
+
+impl<'a> Recorded<'a> {
+    /// Rows for `deliveries`, each with its outcome and, when the statement that carries the
+    /// insert writes a row for it, that row's id: if that write changes the row, the delivery
+    /// is `applied` whatever the outcome says.
+    pub fn new(
+        deliveries: impl IntoIterator<Item = (&'a Delivery, Outcome, Option<&'a str>)>,
+    ) -> Self {
+        let mut rows = Self {
+            svix_ids: Vec::new(),
+            event_types: Vec::new(),
+            object_ids: Vec::new(),
+            instance_ids: Vec::new(),
+            at: Vec::new(),
+            statuses: Vec::new(),
+            bodies: Vec::new(),
+            changed_rows: Vec::new(),
+        };
+        for (webhook, outcome, changed_row) in deliveries {
+            let envelope = webhook.envelope();
+            rows.svix_ids.push(webhook.svix_id());
+            rows.event_types.push(&envelope.event_type);
+            rows.object_ids.push(webhook.object_id());
+            rows.instance_ids.push(envelope.instance_id.as_deref());
+            rows.at.push(envelope.occurred_at_millis());
+            rows.statuses.push(outcome.as_str());
+            rows.bodies.push(webhook.body());
+            rows.changed_rows.push(changed_row);
+        }
+        rows
     }
-    let svix_ids: Vec<&str> = deliveries.iter().map(|(w, _)| w.svix_id()).collect();
-    let event_types: Vec<&str> = deliveries
-        .iter()
-        .map(|(w, _)| w.envelope().event_type.as_str())
-        .collect();
-    let object_ids: Vec<Option<&str>> = deliveries.iter().map(|(w, _)| w.object_id()).collect();
-    let instance_ids: Vec<Option<&str>> = deliveries
-        .iter()
-        .map(|(w, _)| w.envelope().instance_id.as_deref())
-        .collect();
-    let at: Vec<Option<i64>> = deliveries
-        .iter()
-        .map(|(w, _)| w.envelope().occurred_at_millis())
-        .collect();
-    let statuses: Vec<&str> = deliveries.iter().map(|(_, o)| o.as_str()).collect();
-    let bodies: Vec<&str> = deliveries.iter().map(|(w, _)| w.body()).collect();
-    // The `as` casts name the arrays' element types, which the macro cannot match with `&str`.
-    sqlx::query!(
+
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.svix_ids.is_empty()
+    }
+
+    /// Binds the rows, as the parameters [`insert_sql`] reads.
+    pub(crate) fn bind<'q>(
+        self,
+        query: Query<'q, Postgres, PgArguments>,
+    ) -> Query<'q, Postgres, PgArguments>
+    where
+        'a: 'q,
+    {
+        query
+            .bind(self.svix_ids)
+            .bind(self.event_types)
+            .bind(self.object_ids)
+            .bind(self.instance_ids)
+            .bind(self.at)
+            .bind(self.statuses)
+            .bind(self.bodies)
+            .bind(self.changed_rows)
+    }
+}
+
+/// The statement that writes [`Recorded`] rows bound from parameter `$first` on. With `changed`,
+/// the name of a CTE of the same statement returning the ids its write changed, a row whose
+/// changed row is among them is `applied`.
+pub(crate) fn insert_sql(first: usize, changed: Option<&str>) -> String {
+    let status = match changed {
+        Some(cte) => format!(
+            "case when v.changed_row in (select id from {cte}) then 'applied' else v.status end"
+        ),
+        None => "v.status".to_owned(),
+    };
+    let p: Vec<String> = (first..first + 8).map(|i| format!("${i}")).collect();
+    format!(
         "insert into clerk.webhook_events
              (svix_id, event_type, object_id, instance_id, event_timestamp, status, body)
          select v.svix_id, v.event_type, v.object_id, v.instance_id, clerk.from_millis(v.at),
-                v.status, v.body
-         from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],
-                     $7::text[])
-             as v(svix_id, event_type, object_id, instance_id, at, status, body)",
-        &svix_ids as &[&str],
-        &event_types as &[&str],
-        &object_ids as &[Option<&str>],
-        &instance_ids as &[Option<&str>],
-        &at as &[Option<i64>],
-        &statuses as &[&str],
-        &bodies as &[&str],
+                {status}, v.body
+         from unnest({}::text[], {}::text[], {}::text[], {}::text[], {}::bigint[], {}::text[],
+                     {}::text[], {}::text[])
+             as v(svix_id, event_type, object_id, instance_id, at, status, body, changed_row)",
+        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
     )
-    .execute(&mut **tx)
-    .await?;
+}
+
+/// Writes ledger rows on their own, when no statement of the batch carried them.
+pub async fn insert(tx: &mut Tx<'_>, rows: Recorded<'_>) -> Result<(), sqlx::Error> {
+    static SQL: OnceLock<String> = OnceLock::new();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = SQL.get_or_init(|| insert_sql(1, None));
+    rows.bind(sqlx::query(sql)).execute(&mut **tx).await?;
     Ok(())
 }
 

@@ -19,6 +19,7 @@ use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
 use sqlx::{Postgres, Row as _};
 
+use super::ledger::{self, Recorded};
 use super::Tx;
 use crate::store::tables::{
     organization_invitations, organization_memberships, sessions, ORGANIZATIONS,
@@ -61,6 +62,8 @@ pub struct Table {
     /// recomputed on every write.
     pub deletable: bool,
     upsert_sql: OnceLock<String>,
+    /// The upsert with the batch's ledger insert in the same statement.
+    recording_upsert_sql: OnceLock<String>,
     tombstone_sql: OnceLock<String>,
 }
 
@@ -76,6 +79,7 @@ impl Table {
             columns,
             deletable,
             upsert_sql: OnceLock::new(),
+            recording_upsert_sql: OnceLock::new(),
             tombstone_sql: OnceLock::new(),
         }
     }
@@ -559,15 +563,31 @@ fn cascade_sql(cascade: &Cascade) -> String {
     )
 }
 
+/// The upsert, then the ledger rows of the batch, in one statement (a round trip fewer).
+fn build_recording_upsert_sql(table: &Table) -> String {
+    let upsert = table.upsert_sql.get_or_init(|| build_upsert_sql(table));
+    format!(
+        "with changed as ({upsert}), recorded as ({insert}) select id from changed",
+        insert = ledger::insert_sql(table.columns.len() + 6, Some("changed")),
+    )
+}
+
 /// Writes payloads into `table` under the ordering rule; returns the ids that changed.
 /// `upserts` must not repeat an id (one statement cannot touch a row twice), and the caller
-/// holds the [`row_lock`] and [`parent_locks`] of every row.
+/// holds the [`row_lock`] and [`parent_locks`] of every row. `recorded`, the batch's ledger rows,
+/// are written by the same statement.
 pub async fn upsert(
     tx: &mut Tx<'_>,
     table: &'static Table,
     upserts: &[Upsert<'_>],
+    recorded: Option<Recorded<'_>>,
 ) -> Result<Vec<String>, sqlx::Error> {
-    let sql = table.upsert_sql.get_or_init(|| build_upsert_sql(table));
+    let sql = match recorded {
+        Some(_) => table
+            .recording_upsert_sql
+            .get_or_init(|| build_recording_upsert_sql(table)),
+        None => table.upsert_sql.get_or_init(|| build_upsert_sql(table)),
+    };
     let mut query = sqlx::query(sql).bind(
         upserts
             .iter()
@@ -577,13 +597,15 @@ pub async fn upsert(
     for (i, column) in table.columns.iter().enumerate() {
         query = bind_column(query, column.kind, upserts.iter().map(|u| &u.row.values[i]));
     }
-    let rows = query
+    query = query
         .bind(upserts.iter().map(|u| u.data).collect::<Vec<_>>())
         .bind(upserts.iter().map(|u| u.version).collect::<Vec<_>>())
         .bind(upserts.iter().map(|u| u.rank as i16).collect::<Vec<_>>())
-        .bind(upserts.iter().map(|u| u.svix_id).collect::<Vec<_>>())
-        .fetch_all(&mut **tx)
-        .await?;
+        .bind(upserts.iter().map(|u| u.svix_id).collect::<Vec<_>>());
+    if let Some(recorded) = recorded {
+        query = recorded.bind(query);
+    }
+    let rows = query.fetch_all(&mut **tx).await?;
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
