@@ -131,7 +131,6 @@ pub async fn apply_batch(
         .into_iter()
         .filter(|p| new.contains(p.webhook.svix_id()))
         .collect();
-    let fresh_indexes: Vec<usize> = fresh.iter().map(|p| p.event).collect();
 
     // Written once, with what applying it did, before the hooks run (they may read it): by the
     // batch's last upsert when it can, else on its own.
@@ -142,9 +141,9 @@ pub async fn apply_batch(
     }
 
     if let Some(hooks) = hooks {
-        for &i in &fresh_indexes {
+        for &(webhook, i) in &recording {
             hooks
-                .in_transaction(tx, webhooks[i], outcomes[i])
+                .in_transaction(tx, webhook, outcomes[i])
                 .await
                 .map_err(ApplyError::Hook)?;
         }
