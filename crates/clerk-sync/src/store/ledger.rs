@@ -97,6 +97,7 @@ pub async fn claim(
 }
 
 /// Ledger rows to write: one per claimed delivery, with what applying it did.
+#[derive(Default)]
 pub struct Recorded<'a> {
     svix_ids: Vec<&'a str>,
     event_types: Vec<&'a str>,
@@ -115,16 +116,7 @@ impl<'a> Recorded<'a> {
     pub fn new(
         deliveries: impl IntoIterator<Item = (&'a Delivery, Outcome, Option<&'a str>)>,
     ) -> Self {
-        let mut rows = Self {
-            svix_ids: Vec::new(),
-            event_types: Vec::new(),
-            object_ids: Vec::new(),
-            instance_ids: Vec::new(),
-            at: Vec::new(),
-            statuses: Vec::new(),
-            bodies: Vec::new(),
-            changed_rows: Vec::new(),
-        };
+        let mut rows = Self::default();
         for (webhook, outcome, changed_row) in deliveries {
             let envelope = webhook.envelope();
             rows.svix_ids.push(webhook.svix_id());
