@@ -34,11 +34,11 @@ if not took:
 took.sort()
 
 
-def at(share):
+def percentile(share):
     return took[min(len(took) - 1, int(len(took) * share))]
 
 
 print(
-    f"requests {len(took)}  p50 {at(0.5):.2f}  p90 {at(0.9):.2f}  p99 {at(0.99):.2f}  "
-    f"p99.9 {at(0.999):.2f}  max {took[-1]:.2f} ms"
+    f"requests {len(took)}  p50 {percentile(0.5):.2f}  p90 {percentile(0.9):.2f}  "
+    f"p99 {percentile(0.99):.2f}  p99.9 {percentile(0.999):.2f}  max {took[-1]:.2f} ms"
 )
