@@ -81,7 +81,7 @@ mod sync;
 mod writer;
 
 pub use store::ledger::prune as prune_ledger;
-pub use sync::{apply_batch, ApplyError};
+pub use sync::{apply_at_once, apply_batch, ApplyError, AtOnce};
 
 /// For the fuzz targets only (`cargo fuzz` builds with `--cfg fuzzing`); not part of the API.
 #[cfg(fuzzing)]

@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use sqlx::PgConnection;
+
 use crate::clerk::{ClerkEvent, DeletedObject};
 use crate::delivery::Delivery;
 use crate::hooks::{HookError, Hooks};
@@ -111,18 +113,9 @@ pub async fn apply_batch(
     hooks: Option<&dyn Hooks>,
 ) -> Result<Vec<Outcome>, ApplyError> {
     let mut outcomes = vec![Outcome::Duplicate; webhooks.len()];
-    // The first delivery of each svix-id in the batch, planned before the ledger says which of
-    // them are new, so the claim can take the row locks of those it claims (one round trip).
-    let mut seen = HashSet::new();
-    let firsts: Vec<Planned<'_>> = (0..webhooks.len())
-        .filter(|&i| seen.insert(webhooks[i].svix_id()))
-        .map(|i| Planned::new(webhooks[i], i))
-        .collect();
+    let firsts = firsts(webhooks);
     let first_webhooks: Vec<&Delivery> = firsts.iter().map(|p| p.webhook).collect();
-    let owned_locks: Vec<(&str, &LockKey)> = firsts
-        .iter()
-        .flat_map(|p| p.locks.iter().map(|lock| (p.webhook.svix_id(), lock)))
-        .collect();
+    let owned_locks = owned_locks(&firsts);
     let new: HashSet<String> = ledger::claim(tx, &first_webhooks, &owned_locks)
         .await?
         .into_iter()
@@ -150,6 +143,105 @@ pub async fn apply_batch(
         still_usable(tx).await?;
     }
     Ok(outcomes)
+}
+
+/// What [`apply_at_once`] did.
+#[derive(Debug)]
+pub enum AtOnce {
+    /// The batch is stored and committed, with these outcomes.
+    Applied(Vec<Outcome>),
+    /// Nothing: the batch needs [`apply_batch`] in a transaction.
+    NeedsTransaction,
+    /// Nothing: the connection's transactions are not READ COMMITTED, so no batch can be applied
+    /// at once on it.
+    NotReadCommitted,
+}
+
+/// Applies `webhooks` as [`apply_batch`] would without hooks, in one statement that Postgres
+/// commits on its own: one round trip where a transaction takes four (`begin`, claim, upsert,
+/// `commit`). Only when the batch allows it: rows of one table without parents (users,
+/// organizations), in one round, no deletion, and no event older than the deduplication window
+/// (the ledger would be asked about it). Such a write reads no row but its own, which `on
+/// conflict` reads as last committed, so the statement's snapshot, taken before it waits for
+/// its locks, cannot mislead it. Otherwise, or at an isolation level other than READ COMMITTED,
+/// it does nothing and says so.
+pub async fn apply_at_once(
+    conn: &mut PgConnection,
+    webhooks: &[&Delivery],
+) -> Result<AtOnce, sqlx::Error> {
+    let firsts = firsts(webhooks);
+    if firsts
+        .iter()
+        .any(|p| ledger::predates_window(p.webhook).is_some())
+    {
+        return Ok(AtOnce::NeedsTransaction);
+    }
+    let mut planned = Vec::new();
+    let mut writes = Vec::new();
+    let mut lock_lists = Vec::new();
+    for p in firsts {
+        planned.push((p.webhook, p.event, p.outcome));
+        writes.push(p.writes);
+        lock_lists.push(p.locks);
+    }
+    let first_webhooks: Vec<&Delivery> = planned.iter().map(|&(webhook, ..)| webhook).collect();
+    let locks: Vec<(&str, &LockKey)> = first_webhooks
+        .iter()
+        .zip(&lock_lists)
+        .flat_map(|(webhook, locks)| locks.iter().map(|lock| (webhook.svix_id(), lock)))
+        .collect();
+    let mut rounds = cut_rounds(writes.into_iter().zip(lock_lists.iter().map(Vec::as_slice)));
+    let (Some(round), None) = (rounds.pop(), rounds.pop()) else {
+        return Ok(AtOnce::NeedsTransaction);
+    };
+    let Plan {
+        mut upserts,
+        tombstones,
+    } = round;
+    let (Some((table, rows)), None, true) = (upserts.pop(), upserts.pop(), tombstones.is_empty())
+    else {
+        return Ok(AtOnce::NeedsTransaction);
+    };
+    let (events, rows): (Vec<usize>, Vec<Upsert<'_>>) = rows.into_values().unzip();
+    if projection::has_parents(table) || events.iter().collect::<HashSet<_>>().len() != events.len()
+    {
+        return Ok(AtOnce::NeedsTransaction);
+    }
+    let recorded = Recorded::new(planned.iter().map(|&(webhook, event, outcome)| {
+        let row = events.iter().position(|&e| e == event);
+        (webhook, outcome, row.map(|i| rows[i].row.id()))
+    }));
+    let Some(claimed) =
+        projection::upsert_at_once(conn, table, &rows, recorded, &first_webhooks, &locks).await?
+    else {
+        return Ok(AtOnce::NotReadCommitted);
+    };
+    let claimed: HashMap<String, bool> = claimed.into_iter().collect();
+    let mut outcomes = vec![Outcome::Duplicate; webhooks.len()];
+    for (webhook, event, outcome) in planned {
+        if let Some(&applied) = claimed.get(webhook.svix_id()) {
+            outcomes[event] = if applied { Outcome::Applied } else { outcome };
+        }
+    }
+    Ok(AtOnce::Applied(outcomes))
+}
+
+/// The first delivery of each svix-id in the batch, planned before the ledger says which of them
+/// are new, so the claim can take the row locks of those it claims (one round trip).
+fn firsts<'a>(webhooks: &[&'a Delivery]) -> Vec<Planned<'a>> {
+    let mut seen = HashSet::new();
+    (0..webhooks.len())
+        .filter(|&i| seen.insert(webhooks[i].svix_id()))
+        .map(|i| Planned::new(webhooks[i], i))
+        .collect()
+}
+
+/// Each lock of `planned`, with the svix-id of the delivery that needs it.
+fn owned_locks<'p>(planned: &'p [Planned<'_>]) -> Vec<(&'p str, &'p LockKey)> {
+    planned
+        .iter()
+        .flat_map(|p| p.locks.iter().map(|lock| (p.webhook.svix_id(), lock)))
+        .collect()
 }
 
 /// A hook that ran a failing statement and ignored the error leaves the transaction aborted, and
@@ -244,14 +336,33 @@ async fn run_rounds(
     outcomes: &mut [Outcome],
     recording: &[(&Delivery, usize)],
 ) -> Result<bool, sqlx::Error> {
-    let mut rounds = vec![Plan::default()];
-    // The current round's lock keys, and whether any of its writes takes the key exclusively.
-    let mut round_locks: HashMap<String, bool> = HashMap::new();
+    let mut writes = Vec::new();
+    let mut locks = Vec::new();
     for p in planned {
         outcomes[p.event] = p.outcome;
-        let conflicts = p.locks.iter().any(|lock| {
+        writes.push(p.writes);
+        locks.push(p.locks);
+    }
+    let mut rounds = cut_rounds(writes.into_iter().zip(locks.iter().map(Vec::as_slice)));
+    let last = rounds.pop().expect("one round at least");
+    for round in rounds {
+        round.run(tx, outcomes, &[]).await?;
+    }
+    last.run(tx, outcomes, recording).await
+}
+
+/// Cuts deliveries' writes, given in their order with their locks, into rounds where no two
+/// touch the same row or a parent and its child (their [`LockKey`]s conflict).
+fn cut_rounds<'a, 'k>(
+    planned: impl IntoIterator<Item = (Plan<'a>, &'k [LockKey])>,
+) -> Vec<Plan<'a>> {
+    let mut rounds = vec![Plan::default()];
+    // The current round's lock keys, and whether any of its writes takes the key exclusively.
+    let mut round_locks: HashMap<&str, bool> = HashMap::new();
+    for (writes, locks) in planned {
+        let conflicts = locks.iter().any(|lock| {
             round_locks
-                .get(&lock.key)
+                .get(lock.key.as_str())
                 .is_some_and(|&exclusive| exclusive || lock.exclusive)
         });
         if conflicts {
@@ -261,16 +372,12 @@ async fn run_rounds(
         rounds
             .last_mut()
             .expect("one round at least")
-            .extend(p.writes);
-        for lock in p.locks {
-            *round_locks.entry(lock.key).or_default() |= lock.exclusive;
+            .extend(writes);
+        for lock in locks {
+            *round_locks.entry(&lock.key).or_default() |= lock.exclusive;
         }
     }
-    let last = rounds.pop().expect("one round at least");
-    for round in rounds {
-        round.run(tx, outcomes, &[]).await?;
-    }
-    last.run(tx, outcomes, recording).await
+    rounds
 }
 
 /// Applies events that are already in the ledger to the projections again, under the same

@@ -5,7 +5,9 @@
 //! `max_events`, waiting at most `max_wait` for more after the first — and applies it as one
 //! batch: one statement to claim the svix-ids and take the row locks of the new ones, one per
 //! projected table, one for the ledger, one commit, on a connection the writer keeps while
-//! deliveries keep coming. Taking a share rather than everything queued keeps every writer busy:
+//! deliveries keep coming. Without hooks, a batch of users (or of organizations), which is what
+//! live traffic mostly is, is all of that in a single statement that Postgres commits on its own
+//! ([`sync::apply_at_once`]): one round trip instead of four. Taking a share rather than everything queued keeps every writer busy:
 //! with 16 clients and 2 writers, one batch of 8 commits while the other 8 clients' next
 //! deliveries gather in the other writer (measured here: 5 000 events/s instead of 3 700 when one
 //! batch swallowed all 16).
@@ -23,7 +25,7 @@
 //! A panic in a hook fails its delivery only; the writer task goes on.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,7 +44,7 @@ use crate::delivery::Delivery;
 use crate::hooks::{Hooks, SharedHooks};
 use crate::metrics::Metrics;
 use crate::store::{ledger, Outcome};
-use crate::sync::{self, ApplyError};
+use crate::sync::{self, ApplyError, AtOnce};
 
 /// How often a batch is run again after its transaction met another (a deadlock, a
 /// serialization failure) before its deliveries are answered 503.
@@ -161,6 +163,7 @@ impl Writer {
                     connection: Mutex::new(None),
                     queue: queue.clone(),
                     settings: settings.clone(),
+                    at_once: AtomicBool::new(hooks.is_none()),
                     hooks: hooks.clone(),
                     metrics: metrics.clone(),
                     in_flight: in_flight.clone(),
@@ -209,6 +212,10 @@ struct WriterTask {
     connection: Mutex<Option<Kept>>,
     queue: Arc<Mutex<mpsc::Receiver<Job>>>,
     settings: BatchSettings,
+    /// Whether to try each batch as one statement outside a transaction
+    /// ([`sync::apply_at_once`]): not with hooks, which run inside the transaction, and no more
+    /// once the database answered that its transactions are not READ COMMITTED.
+    at_once: AtomicBool,
     hooks: Option<SharedHooks>,
     metrics: Metrics,
     in_flight: Arc<AtomicUsize>,
@@ -493,6 +500,13 @@ impl WriterTask {
             None => &mut kept.insert(Kept::new(self.pool.acquire().await?)).conn,
         };
         let run = async {
+            if self.at_once.load(Ordering::Relaxed) {
+                match sync::apply_at_once(conn, webhooks).await? {
+                    AtOnce::Applied(outcomes) => return Ok(outcomes),
+                    AtOnce::NotReadCommitted => self.at_once.store(false, Ordering::Relaxed),
+                    AtOnce::NeedsTransaction => {}
+                }
+            }
             let mut tx = db::begin_write_on(conn).await?;
             let outcomes = sync::apply_batch(&mut tx, webhooks, hooks).await?;
             tx.commit().await?;

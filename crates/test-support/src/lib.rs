@@ -194,6 +194,27 @@ pub async fn expect_status(response: LocalResponse<'_>, status: u16) -> Value {
     serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}"))
 }
 
+/// `body` with its envelope sent at `millis`. The published examples are from 2024, older than
+/// the deduplication window, which sends their batches through a transaction; a delivery sent
+/// now (`now_millis()`) is what live traffic is, and a batch of such users is applied at once.
+pub fn sent_at(body: &str, millis: i64) -> String {
+    let mut envelope: Value = serde_json::from_str(body).unwrap();
+    envelope["timestamp"] = json!(millis);
+    envelope.to_string()
+}
+
+/// `options` with READ COMMITTED as its sessions' default, whatever the database's: what a batch
+/// applied at once (`clerk_sync::apply_at_once`) needs.
+pub fn read_committed(options: PgConnectOptions) -> PgConnectOptions {
+    // The startup `options` split on spaces unless escaped.
+    options.options([("default_transaction_isolation", r"read\ committed")])
+}
+
+/// Now, in Unix milliseconds.
+pub fn now_millis() -> i64 {
+    now_seconds() as i64 * 1000
+}
+
 /// A `user.*` envelope built on the published example, with the fields the tests vary.
 pub fn user_event(event_type: &str, user_id: &str, updated_at: i64, last_name: &str) -> String {
     let mut event: Value = serde_json::from_str(&fixture("user.updated.json")).unwrap();

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
-use sqlx::{PgPool, Postgres};
+use sqlx::{PgPool, Postgres, Row as _};
 
 use super::projection::LockKey;
 use super::{Outcome, Tx};
@@ -39,44 +39,24 @@ pub async fn claim(
     webhooks: &[&Delivery],
     locks: &[(&str, &LockKey)],
 ) -> Result<Vec<String>, sqlx::Error> {
-    let svix_ids: Vec<&str> = webhooks.iter().map(|w| w.svix_id()).collect();
-    let lock_owners: Vec<&str> = locks.iter().map(|(owner, _)| *owner).collect();
-    let lock_keys: Vec<&str> = locks.iter().map(|(_, lock)| lock.key.as_str()).collect();
-    let lock_exclusive: Vec<bool> = locks.iter().map(|(_, lock)| lock.exclusive).collect();
-    // `locked` reads `claimed`, so the keys are inserted first; the count makes the outer select
-    // run it, and the locks are taken in key order, so writers cannot deadlock on them.
-    let mut new = sqlx::query_scalar!(
-        r#"with claimed as (
-               insert into clerk.recent_svix_ids (svix_id)
-               select v.svix_id from unnest($1::text[]) as v(svix_id)
-               order by v.svix_id
-               on conflict (svix_id) do nothing
-               returning svix_id
-           ), locked as (
-               select case when x then pg_advisory_xact_lock(h)
-                           else pg_advisory_xact_lock_shared(h) end
-               from (select hashtextextended(l.k, 0) as h, bool_or(l.x) as x
-                     from unnest($2::text[], $3::text[], $4::boolean[]) as l(owner, k, x)
-                     where l.owner in (select svix_id from claimed)
-                     group by 1 order by 1) s
-           )
-           select svix_id as "svix_id!" from claimed
-           where (select count(*) from locked) >= 0"#,
-        &svix_ids as &[&str],
-        &lock_owners as &[&str],
-        &lock_keys as &[&str],
-        &lock_exclusive as &[bool],
-    )
-    .fetch_all(&mut **tx)
-    .await?;
+    static SQL: OnceLock<String> = OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        format!(
+            "with {} select svix_id from claimed where (select count(*) from locked) >= 0",
+            claim_ctes(1, "true")
+        )
+    });
+    let mut new: Vec<String> = bind_claim(sqlx::query(sql), webhooks, locks)
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
 
-    let window_began = super::now_millis() - (DEDUP_WINDOW - CLOCK_SKEW).as_millis() as i64;
     let (old_ids, old_times): (Vec<&str>, Vec<i64>) = webhooks
         .iter()
-        .filter_map(|w| Some((w.svix_id(), w.envelope().occurred_at_millis()?)))
-        .filter(|(id, at)| {
-            *at < window_began && STORABLE_MILLIS.contains(at) && new.iter().any(|n| n == id)
-        })
+        .filter_map(|w| Some((w.svix_id(), predates_window(w)?)))
+        .filter(|(id, _)| new.iter().any(|n| n == id))
         .unzip();
     if old_ids.is_empty() {
         return Ok(new);
@@ -94,6 +74,66 @@ pub async fn claim(
     .await?;
     new.retain(|id| !stored.contains(id));
     Ok(new)
+}
+
+/// The CTEs `claimed` (the svix-ids of parameter `$first` that were new, now added to
+/// `clerk.recent_svix_ids`, if `condition` holds) and `locked` (the advisory locks of parameters
+/// `$first + 1` to `$first + 3`, of the claimed deliveries only, in key order, so writers cannot
+/// deadlock on them; `hashtextextended` is Postgres's, so every instance agrees on the keys).
+/// `locked` reads `claimed`, so the keys are inserted first; a statement that reads `locked`
+/// runs it.
+pub(crate) fn claim_ctes(first: usize, condition: &str) -> String {
+    let (ids, owners, keys, exclusive) = (first, first + 1, first + 2, first + 3);
+    format!(
+        "claimed as (
+             insert into clerk.recent_svix_ids (svix_id)
+             select v.svix_id from unnest(${ids}::text[]) as v(svix_id)
+             where {condition}
+             order by v.svix_id
+             on conflict (svix_id) do nothing
+             returning svix_id
+         ), locked as (
+             select case when x then pg_advisory_xact_lock(h)
+                         else pg_advisory_xact_lock_shared(h) end
+             from (select hashtextextended(l.k, 0) as h, bool_or(l.x) as x
+                   from unnest(${owners}::text[], ${keys}::text[], ${exclusive}::boolean[])
+                       as l(owner, k, x)
+                   where l.owner in (select svix_id from claimed)
+                   group by 1 order by 1) s
+         )"
+    )
+}
+
+/// Binds the parameters of [`claim_ctes`]: the svix-ids of `webhooks`, and `locks`, each with
+/// the svix-id of the delivery that needs it.
+pub(crate) fn bind_claim<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    webhooks: &[&'q Delivery],
+    locks: &[(&'q str, &'q LockKey)],
+) -> Query<'q, Postgres, PgArguments> {
+    query
+        .bind(webhooks.iter().map(|w| w.svix_id()).collect::<Vec<_>>())
+        .bind(locks.iter().map(|(owner, _)| *owner).collect::<Vec<_>>())
+        .bind(
+            locks
+                .iter()
+                .map(|(_, lock)| lock.key.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            locks
+                .iter()
+                .map(|(_, lock)| lock.exclusive)
+                .collect::<Vec<_>>(),
+        )
+}
+
+/// The event time of a delivery that may have been stored before the deduplication window
+/// began, which the ledger is asked about; `None` for the others (live traffic).
+pub(crate) fn predates_window(webhook: &Delivery) -> Option<i64> {
+    let window_began = super::now_millis() - (DEDUP_WINDOW - CLOCK_SKEW).as_millis() as i64;
+    let at = webhook.envelope().occurred_at_millis()?;
+    (at < window_began && STORABLE_MILLIS.contains(&at)).then_some(at)
 }
 
 /// Ledger rows to write: one per claimed delivery, with what applying it did.
@@ -158,8 +198,9 @@ impl<'a> Recorded<'a> {
 
 /// The statement that writes [`Recorded`] rows bound from parameter `$first` on. With `changed`,
 /// the name of a CTE of the same statement returning the ids its write changed, a row whose
-/// changed row is among them is `applied`.
-pub(crate) fn insert_sql(first: usize, changed: Option<&str>) -> String {
+/// changed row is among them is `applied`. With `claimed`, a CTE of [`claim_ctes`], it writes
+/// only the claimed deliveries' rows and returns their svix-ids and statuses.
+pub(crate) fn insert_sql(first: usize, changed: Option<&str>, claimed: Option<&str>) -> String {
     let status = match changed {
         Some(cte) => format!(
             "case when v.changed_row in (select id from {cte}) then 'applied' else v.status end"
@@ -174,8 +215,22 @@ pub(crate) fn insert_sql(first: usize, changed: Option<&str>) -> String {
                 {status}, v.body
          from unnest({}::text[], {}::text[], {}::text[], {}::text[], {}::bigint[], {}::text[],
                      {}::text[], {}::text[])
-             as v(svix_id, event_type, object_id, instance_id, at, status, body, changed_row)",
-        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
+             as v(svix_id, event_type, object_id, instance_id, at, status, body, changed_row)
+         {only}",
+        p[0],
+        p[1],
+        p[2],
+        p[3],
+        p[4],
+        p[5],
+        p[6],
+        p[7],
+        only = match claimed {
+            Some(cte) => {
+                format!("where v.svix_id in (select svix_id from {cte}) returning svix_id, status")
+            }
+            None => String::new(),
+        },
     )
 }
 
@@ -185,7 +240,7 @@ pub async fn insert(tx: &mut Tx<'_>, rows: Recorded<'_>) -> Result<(), sqlx::Err
     if rows.is_empty() {
         return Ok(());
     }
-    let sql = SQL.get_or_init(|| insert_sql(1, None));
+    let sql = SQL.get_or_init(|| insert_sql(1, None, None));
     rows.bind(sqlx::query(sql)).execute(&mut **tx).await?;
     Ok(())
 }

@@ -17,10 +17,11 @@ use std::sync::OnceLock;
 
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
-use sqlx::{Postgres, Row as _};
+use sqlx::{PgConnection, Postgres, Row as _};
 
 use super::ledger::{self, Recorded};
 use super::Tx;
+use crate::delivery::Delivery;
 use crate::store::tables::{
     organization_invitations, organization_memberships, sessions, ORGANIZATIONS,
     ORGANIZATION_INVITATIONS, ORGANIZATION_MEMBERSHIPS, SESSIONS, USERS,
@@ -64,6 +65,8 @@ pub struct Table {
     upsert_sql: OnceLock<String>,
     /// The upsert with the batch's ledger insert in the same statement.
     recording_upsert_sql: OnceLock<String>,
+    /// The claim, the upsert and the ledger insert in one statement.
+    at_once_sql: OnceLock<String>,
     tombstone_sql: OnceLock<String>,
 }
 
@@ -80,6 +83,7 @@ impl Table {
             deletable,
             upsert_sql: OnceLock::new(),
             recording_upsert_sql: OnceLock::new(),
+            at_once_sql: OnceLock::new(),
             tombstone_sql: OnceLock::new(),
         }
     }
@@ -464,7 +468,8 @@ fn inherited_deleted_at(table: &Table) -> String {
     }
 }
 
-fn build_upsert_sql(table: &Table) -> String {
+/// The upsert of `table`'s rows; with `only`, of the rows for which that condition holds.
+fn build_upsert_sql(table: &Table, only: Option<&str>) -> String {
     let names: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
     let n = table.columns.len();
     let params: Vec<String> = table
@@ -497,7 +502,7 @@ fn build_upsert_sql(table: &Table) -> String {
         "insert into {table} as t (id, {names}, data, sync_version, sync_rank, sync_svix_id, deleted_at)
          select v.id, {values}, v.data::jsonb, v.sync_version, v.sync_rank, v.sync_svix_id, {inherited}
          from unnest($1::text[], {params}, ${d}::text[], ${d1}::bigint[], ${d2}::smallint[], ${d3}::text[])
-             as v(id, {names}, data, sync_version, sync_rank, sync_svix_id)
+             as v(id, {names}, data, sync_version, sync_rank, sync_svix_id){only}
          on conflict (id) do update set
              {updates}, data = excluded.data, sync_version = excluded.sync_version,
              sync_rank = excluded.sync_rank, sync_svix_id = excluded.sync_svix_id,
@@ -516,6 +521,7 @@ fn build_upsert_sql(table: &Table) -> String {
         d1 = n + 3,
         d2 = n + 4,
         d3 = n + 5,
+        only = only.map(|only| format!("\n         where {only}")).unwrap_or_default(),
     )
 }
 
@@ -565,10 +571,40 @@ fn cascade_sql(cascade: &Cascade) -> String {
 
 /// The upsert, then the ledger rows of the batch, in one statement (a round trip fewer).
 fn build_recording_upsert_sql(table: &Table) -> String {
-    let upsert = table.upsert_sql.get_or_init(|| build_upsert_sql(table));
+    let upsert = table
+        .upsert_sql
+        .get_or_init(|| build_upsert_sql(table, None));
     format!(
         "with changed as ({upsert}), recorded as ({insert}) select id from changed",
-        insert = ledger::insert_sql(table.columns.len() + 6, Some("changed")),
+        insert = ledger::insert_sql(table.columns.len() + 6, Some("changed"), None),
+    )
+}
+
+/// The claim of the batch's svix-ids with their row locks, the upsert of the claimed
+/// deliveries' rows and their ledger rows, in one statement that Postgres commits on its own,
+/// at READ COMMITTED only (the snapshot then comes before the lock waits, which only a write
+/// that reads no other row than its own, locked by `on conflict`, can afford). At another
+/// isolation level it claims nothing and returns one row of nulls. Parameters: the upsert's,
+/// then the ledger's, then the claim's.
+fn build_at_once_sql(table: &Table) -> String {
+    let n = table.columns.len();
+    let upsert = build_upsert_sql(
+        table,
+        Some(
+            "v.sync_svix_id in (select svix_id from claimed) \
+             and (select count(*) from locked) >= 0",
+        ),
+    );
+    format!(
+        "with {claim}, changed as ({upsert}), recorded as ({insert})
+         select svix_id, status = 'applied' from recorded
+         union all
+         select null, null where current_setting('transaction_isolation') <> 'read committed'",
+        claim = ledger::claim_ctes(
+            n + 14,
+            "current_setting('transaction_isolation') = 'read committed'"
+        ),
+        insert = ledger::insert_sql(n + 6, Some("changed"), Some("claimed")),
     )
 }
 
@@ -586,9 +622,51 @@ pub async fn upsert(
         Some(_) => table
             .recording_upsert_sql
             .get_or_init(|| build_recording_upsert_sql(table)),
-        None => table.upsert_sql.get_or_init(|| build_upsert_sql(table)),
+        None => table
+            .upsert_sql
+            .get_or_init(|| build_upsert_sql(table, None)),
     };
-    let mut query = sqlx::query(sql).bind(
+    let mut query = bind_upserts(sqlx::query(sql), table, upserts);
+    if let Some(recorded) = recorded {
+        query = recorded.bind(query);
+    }
+    let rows = query.fetch_all(&mut **tx).await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// Writes `upserts` into `table` and `recorded`, the batch's ledger rows, for the deliveries of
+/// `webhooks` whose svix-ids are new, after taking their `locks`, in one statement outside any
+/// transaction; returns each claimed svix-id and whether its delivery changed its row. `None`
+/// when the connection's transactions are not READ COMMITTED: then nothing was done. Only for
+/// a table without parents, since the statement's snapshot predates its lock waits.
+pub async fn upsert_at_once<'q>(
+    conn: &mut PgConnection,
+    table: &'static Table,
+    upserts: &'q [Upsert<'q>],
+    recorded: Recorded<'q>,
+    webhooks: &[&'q Delivery],
+    locks: &[(&'q str, &'q LockKey)],
+) -> Result<Option<Vec<(String, bool)>>, sqlx::Error> {
+    debug_assert!(!has_parents(table));
+    let sql = table.at_once_sql.get_or_init(|| build_at_once_sql(table));
+    let query = recorded.bind(bind_upserts(sqlx::query(sql), table, upserts));
+    let rows = ledger::bind_claim(query, webhooks, locks)
+        .fetch_all(conn)
+        .await?;
+    let claimed: Option<Vec<(String, bool)>> = rows
+        .iter()
+        .map(|row| Some((row.get::<Option<String>, _>(0)?, row.get(1))))
+        .collect();
+    Ok(claimed)
+}
+
+/// Binds the rows of `upserts`, as the parameters of [`build_upsert_sql`].
+fn bind_upserts<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    table: &Table,
+    upserts: &'q [Upsert<'q>],
+) -> Query<'q, Postgres, PgArguments> {
+    let mut query = query.bind(
         upserts
             .iter()
             .map(|u| u.row.id.as_str())
@@ -597,16 +675,16 @@ pub async fn upsert(
     for (i, column) in table.columns.iter().enumerate() {
         query = bind_column(query, column.kind, upserts.iter().map(|u| &u.row.values[i]));
     }
-    query = query
+    query
         .bind(upserts.iter().map(|u| u.data).collect::<Vec<_>>())
         .bind(upserts.iter().map(|u| u.version).collect::<Vec<_>>())
         .bind(upserts.iter().map(|u| u.rank as i16).collect::<Vec<_>>())
-        .bind(upserts.iter().map(|u| u.svix_id).collect::<Vec<_>>());
-    if let Some(recorded) = recorded {
-        query = recorded.bind(query);
-    }
-    let rows = query.fetch_all(&mut **tx).await?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
+        .bind(upserts.iter().map(|u| u.svix_id).collect::<Vec<_>>())
+}
+
+/// Whether rows of `table` have parents whose deletion they inherit or follow.
+pub fn has_parents(table: &Table) -> bool {
+    cascades_to(table).next().is_some()
 }
 
 /// Marks objects deleted (creating tombstone rows for ones never seen) and applies the
@@ -734,11 +812,11 @@ mod tests {
 
     #[test]
     fn a_child_inherits_every_parent_deletion_in_its_upsert() {
-        let sql = build_upsert_sql(&ORGANIZATION_MEMBERSHIPS);
+        let sql = build_upsert_sql(&ORGANIZATION_MEMBERSHIPS, None);
         assert!(sql.contains("least((select p.deleted_at from clerk.organizations p where p.id = v.organization_id), (select p.deleted_at from clerk.users p where p.id = v.user_id))"), "{sql}");
-        let sql = build_upsert_sql(&ORGANIZATION_INVITATIONS);
+        let sql = build_upsert_sql(&ORGANIZATION_INVITATIONS, None);
         assert!(sql.contains("case when v.status = 'pending' then (select p.deleted_at from clerk.organizations p"), "{sql}");
-        let sql = build_upsert_sql(&SESSIONS);
+        let sql = build_upsert_sql(&SESSIONS, None);
         assert!(sql.contains("then 'ended' else v.status end"), "{sql}");
     }
 }

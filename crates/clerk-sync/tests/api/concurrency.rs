@@ -10,9 +10,26 @@ async fn a_hundred_concurrent_deliveries_of_one_svix_id_have_exactly_one_effect(
     _: PgPoolOptions,
     db: PgConnectOptions,
 ) {
+    let body = user_event("user.created", "user_1", 1, "Doe");
+    a_hundred_concurrent_deliveries_of(db, body).await;
+}
+
+/// The same, sent now: batches applied at once, without a transaction.
+#[sqlx::test(migrations = false)]
+async fn a_hundred_concurrent_live_deliveries_of_one_svix_id_have_exactly_one_effect(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    let body = sent_at(
+        &user_event("user.created", "user_1", 1, "Doe"),
+        now_millis(),
+    );
+    a_hundred_concurrent_deliveries_of(db, body).await;
+}
+
+async fn a_hundred_concurrent_deliveries_of(db: PgConnectOptions, body: String) {
     let app = TestApp::spawn(db).await;
     let svix_id = new_svix_id();
-    let body = user_event("user.created", "user_1", 1, "Doe");
     let deliveries: Vec<(String, String)> =
         (0..100).map(|_| (svix_id.clone(), body.clone())).collect();
     let answers = app.deliver_concurrently(&deliveries).await;
@@ -45,9 +62,27 @@ async fn one_users_events_racing_each_other_end_as_in_order(
     _: PgPoolOptions,
     db: PgConnectOptions,
 ) {
+    one_users_events_racing(db, None).await;
+}
+
+/// The same, sent now: the updates' batches are applied at once, the deletion's in a
+/// transaction, and they race each other.
+#[sqlx::test(migrations = false)]
+async fn one_users_live_events_racing_each_other_end_as_in_order(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    one_users_events_racing(db, Some(now_millis())).await;
+}
+
+async fn one_users_events_racing(db: PgConnectOptions, sent: Option<i64>) {
     let app = TestApp::spawn(db).await;
+    let send = |body: String| match sent {
+        Some(millis) => sent_at(&body, millis),
+        None => body,
+    };
     let events = |id: &str| {
-        vec![
+        [
             event(
                 "user.created.json",
                 json!({ "id": id, "first_name": "A", "updated_at": 1_000 }),
@@ -69,6 +104,7 @@ async fn one_users_events_racing_each_other_end_as_in_order(
                 Some(1_716_900_000_000),
             ),
         ]
+        .map(send)
     };
     // Stable svix-ids per event, so the tie-break ranks them alike in every round.
     let svix_ids = |round: usize| (0..4).map(move |i| format!("msg_{i}_{round}"));
@@ -182,6 +218,83 @@ async fn batches_built_to_collide_take_their_locks_in_one_order(
         .await
         .unwrap();
         assert_eq!(live, 0, "round {round}");
+    }
+}
+
+/// Batches applied at once, each statement claiming and locking its users, run at the same time
+/// as each other and as transactions that delete the same users, on users listed in opposite
+/// orders. None may deadlock or lose a write: each succeeds at its first attempt, and every user
+/// ends deleted with the newest name.
+#[sqlx::test(migrations = false)]
+async fn batches_applied_at_once_and_in_transactions_collide_without_deadlock(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    use clerk_sync::delivery::Delivery;
+    use clerk_sync::AtOnce;
+    // At READ COMMITTED, which a batch applied at once needs, whatever the database's default.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(read_committed(db))
+        .await
+        .unwrap();
+    clerk_sync::db::migrate(&pool).await.unwrap();
+    let at_once = |bodies: Vec<(String, String)>| {
+        let pool = pool.clone();
+        async move {
+            let webhooks: Vec<Delivery> = bodies
+                .iter()
+                .map(|(id, body)| verified_delivery(id, body))
+                .collect();
+            let refs: Vec<&Delivery> = webhooks.iter().collect();
+            let mut conn = pool.acquire().await.unwrap();
+            clerk_sync::apply_at_once(&mut conn, &refs).await
+        }
+    };
+    let now = now_millis();
+    for round in 0..25 {
+        let user = |n: u8| format!("user_{round}_{n}");
+        let updates = |name: &str, at: i64, order: [u8; 4]| {
+            order
+                .iter()
+                .map(|&n| {
+                    delivery(sent_at(
+                        &user_event("user.updated", &user(n), at, name),
+                        now,
+                    ))
+                })
+                .collect::<Vec<_>>()
+        };
+        let deletions = (1..=4)
+            .rev()
+            .map(|n| {
+                delivery(event(
+                    "user.deleted.json",
+                    json!({ "id": user(n) }),
+                    Some(now),
+                ))
+            })
+            .collect::<Vec<_>>();
+        let (ra, rb, rc) = rocket::tokio::join!(
+            at_once(updates("A", 5, [1, 2, 3, 4])),
+            at_once(updates("B", 6, [4, 3, 2, 1])),
+            apply(&pool, &deletions),
+        );
+        for (batch, result) in [("a", ra), ("b", rb)] {
+            match result {
+                Ok(AtOnce::Applied(outcomes)) => assert_eq!(outcomes.len(), 4),
+                other => panic!("round {round}, batch {batch}: {other:?}"),
+            }
+        }
+        rc.unwrap_or_else(|err| panic!("round {round}, deletions: {err}"));
+        let rows: Vec<(String, bool)> = sqlx::query_as(
+            "select last_name, deleted_at is not null from clerk.users where id like $1",
+        )
+        .bind(format!("user_{round}_%"))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(rows, vec![("B".to_owned(), true); 4], "round {round}");
     }
 }
 

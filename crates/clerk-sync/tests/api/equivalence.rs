@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use clerk_sync::delivery::Delivery;
 use clerk_sync::hooks::{HookError, Hooks};
 use clerk_sync::hooks::{Outcome, Tx};
-use clerk_sync::{apply_batch, db};
+use clerk_sync::{apply_at_once, apply_batch, db, AtOnce};
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
@@ -82,6 +82,25 @@ async fn one_batch(pool: &PgPool, events: &[(&str, String)]) -> Run {
     finish(pool, outcomes, seen).await
 }
 
+/// Applies `events` in one batch as a writer without hooks does: at once, or, when the batch
+/// does not allow it, in a transaction. Returns the run and whether it was at once.
+async fn at_once(pool: &PgPool, events: &[(&str, String)]) -> (Run, bool) {
+    let webhooks = webhooks(events);
+    let refs: Vec<&Delivery> = webhooks.iter().collect();
+    let mut conn = pool.acquire().await.unwrap();
+    let (outcomes, at_once) = match apply_at_once(&mut conn, &refs).await.unwrap() {
+        AtOnce::Applied(outcomes) => (outcomes, true),
+        AtOnce::NeedsTransaction | AtOnce::NotReadCommitted => {
+            let mut tx = db::begin_write(pool).await.unwrap();
+            let outcomes = apply_batch(&mut tx, &refs, None).await.unwrap();
+            tx.commit().await.unwrap();
+            (outcomes, false)
+        }
+    };
+    drop(conn);
+    (finish(pool, outcomes, Seen::default()).await, at_once)
+}
+
 /// Reads what a run left, then empties the tables for the next.
 async fn finish(pool: &PgPool, outcomes: Vec<Outcome>, seen: Seen) -> Run {
     let ledger = sqlx::query_scalar(
@@ -122,8 +141,9 @@ async fn rows(pool: &PgPool) -> Vec<String> {
     rows
 }
 
-/// For every order of `events`: one by one and in one batch give the same run, and every order
-/// ends in the same rows. Returns those rows.
+/// For every order of `events`: one by one, in one batch, and in one batch as a writer without
+/// hooks applies it (at once where it can) give the same run, and every order ends in the same
+/// rows. Returns those rows.
 async fn assert_equivalent(pool: &PgPool, events: &[(&str, String)]) -> Vec<String> {
     let mut final_rows: Option<Vec<String>> = None;
     for order in orders(events.len()) {
@@ -131,6 +151,16 @@ async fn assert_equivalent(pool: &PgPool, events: &[(&str, String)]) -> Vec<Stri
         let apart = one_by_one(pool, &ordered).await;
         let together = one_batch(pool, &ordered).await;
         assert_eq!(apart, together, "order {order:?}");
+        let (without_hooks, _) = at_once(pool, &ordered).await;
+        let apart_unhooked = Run {
+            hooks_saw: Vec::new(),
+            ..apart
+        };
+        assert_eq!(
+            without_hooks, apart_unhooked,
+            "order {order:?}, without hooks"
+        );
+        let apart = apart_unhooked;
         match &final_rows {
             None => final_rows = Some(apart.rows),
             Some(rows) => assert_eq!(&apart.rows, rows, "order {order:?}"),
@@ -272,4 +302,110 @@ async fn deletions_updates_and_cascades_give_the_same_outcomes_in_one_batch(
         ),
     ];
     assert_equivalent(&pool, &events).await;
+}
+
+/// Users sent now, applied at once: new, updated, stale, repeated in the batch, already stored,
+/// and an event kept in the ledger only. Every order ends as one by one, and each such batch is
+/// one statement. On connections at READ COMMITTED, which is what a batch applied at once needs,
+/// whatever the database's default.
+#[sqlx::test(migrations = false)]
+async fn a_live_batch_of_users_applied_at_once_ends_as_one_by_one(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    let pool = migrated(&read_committed(db)).await;
+    let now = now_millis();
+    let live = |body: String| sent_at(&body, now);
+    let stored = [
+        (
+            "msg_Stored_3",
+            live(user_event("user.created", "user_3", T1, "Doe")),
+        ),
+        (
+            "msg_stored_1",
+            live(user_event("user.updated", "user_1", T2, "Roe")),
+        ),
+    ];
+    let batch = [
+        (
+            "msg_Stored_3",
+            live(user_event("user.created", "user_3", T1, "Doe")),
+        ),
+        (
+            "msg_stale_1",
+            live(user_event("user.created", "user_1", T1, "Old")),
+        ),
+        (
+            "msg_New_2",
+            live(user_event("user.created", "user_2", T1, "Poe")),
+        ),
+        (
+            "msg_New_2",
+            live(user_event("user.created", "user_2", T1, "Poe")),
+        ),
+        ("msg_email", live(fixture("email.created.json"))),
+        (
+            "msg_upd_4",
+            live(user_event("user.updated", "user_4", T2, "Moe")),
+        ),
+    ];
+    for order in orders(batch.len()).into_iter().step_by(7) {
+        let ordered: Vec<(&str, String)> = order.iter().map(|&i| batch[i].clone()).collect();
+        let all: Vec<(&str, String)> = stored.iter().cloned().chain(ordered.clone()).collect();
+        let apart = one_by_one(&pool, &all).await;
+
+        let seen = Seen::default();
+        for webhook in webhooks(&stored) {
+            let mut tx = db::begin_write(&pool).await.unwrap();
+            apply_batch(&mut tx, &[&webhook], Some(&seen as &dyn Hooks))
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+        let (together, at_once) = at_once(&pool, &ordered).await;
+        assert!(at_once, "order {order:?}");
+        assert_eq!(together.ledger, apart.ledger, "order {order:?}");
+        assert_eq!(together.rows, apart.rows, "order {order:?}");
+        assert_eq!(
+            together.outcomes,
+            apart.outcomes[stored.len()..],
+            "order {order:?}"
+        );
+    }
+    let (run, _) = at_once(&pool, &batch).await;
+    use Outcome::*;
+    assert_eq!(
+        run.outcomes,
+        [Applied, Applied, Applied, Duplicate, Recorded, Applied]
+    );
+}
+
+/// On a connection whose transactions are repeatable read (a database's default), a batch is
+/// not applied at once, and nothing of it is stored: the writer takes the transaction instead.
+#[sqlx::test(migrations = false)]
+async fn no_batch_is_applied_at_once_outside_read_committed(
+    _: PgPoolOptions,
+    db: PgConnectOptions,
+) {
+    let pool = migrated(&db).await;
+    let body = sent_at(
+        &user_event("user.created", "user_1", T1, "Doe"),
+        now_millis(),
+    );
+    let webhook = verified_delivery("msg_1", &body);
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query("set default_transaction_isolation = 'repeatable read'")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let result = apply_at_once(&mut conn, &[&webhook]).await.unwrap();
+    assert!(matches!(result, AtOnce::NotReadCommitted), "{result:?}");
+    let stored: i64 = sqlx::query_scalar(
+        "select (select count(*) from clerk.users) + (select count(*) from clerk.webhook_events)
+              + (select count(*) from clerk.recent_svix_ids)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(stored, 0);
 }
