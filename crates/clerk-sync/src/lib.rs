@@ -4,7 +4,8 @@
 //! in a Rocket data guard ([`guard::ClerkWebhook`]) before any handler runs, parses it into a
 //! [`delivery::Delivery`] holding a typed [`clerk::ClerkEvent`], and writes it into the `clerk`
 //! schema of your Postgres: a ledger row keyed by svix-id (so retries are no-ops) and the
-//! projection (`clerk.users`, ...) in one transaction. 2xx means committed; anything that could
+//! projection (`clerk.users`, ...) in one transaction (or, for a batch of users without hooks,
+//! one statement that commits on its own). 2xx means committed; anything that could
 //! not be stored is answered 503 so Svix retries.
 //!
 //! The whole service, as `clerk-sync serve` runs it:
