@@ -7,10 +7,11 @@
 //! projected table, one for the ledger, one commit, on a connection the writer keeps while
 //! deliveries keep coming. Without hooks, a batch of users (or of organizations), which is what
 //! live traffic mostly is, is all of that in a single statement that Postgres commits on its own
-//! ([`sync::apply_at_once`]): one round trip instead of four. Taking a share rather than everything queued keeps every writer busy:
-//! with 16 clients and 2 writers, one batch of 8 commits while the other 8 clients' next
-//! deliveries gather in the other writer (measured here: 5 000 events/s instead of 3 700 when one
-//! batch swallowed all 16).
+//! ([`sync::apply_at_once`]): one round trip instead of four.
+//!
+//! Taking a share rather than everything queued keeps every writer busy: with 16 clients and 2
+//! writers, one batch of 8 commits while the other 8 clients' next deliveries gather in the other
+//! writer (measured here: 5 000 events/s instead of 3 700 when one batch swallowed all 16).
 //!
 //! Every request is answered only after the commit that holds its event. What can go wrong, and
 //! what happens then:
