@@ -1,10 +1,12 @@
 //! Applying verified deliveries: ledger rows and projections, in one transaction.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sqlx::PgConnection;
 
 use crate::clerk::{ClerkEvent, DeletedObject};
+use crate::db;
 use crate::delivery::Delivery;
 use crate::hooks::{HookError, Hooks};
 use crate::store::ledger::{self, Recorded};
@@ -112,8 +114,17 @@ pub async fn apply_batch(
     webhooks: &[&Delivery],
     hooks: Option<&dyn Hooks>,
 ) -> Result<Vec<Outcome>, ApplyError> {
-    let mut outcomes = vec![Outcome::Duplicate; webhooks.len()];
-    let firsts = firsts(webhooks);
+    apply_planned(tx, webhooks.len(), firsts(webhooks), hooks).await
+}
+
+/// [`apply_batch`] of a batch of `len` deliveries already planned.
+async fn apply_planned(
+    tx: &mut Tx<'_>,
+    len: usize,
+    firsts: Vec<Planned<'_>>,
+    hooks: Option<&dyn Hooks>,
+) -> Result<Vec<Outcome>, ApplyError> {
+    let mut outcomes = vec![Outcome::Duplicate; len];
     let first_webhooks: Vec<&Delivery> = firsts.iter().map(|p| p.webhook).collect();
     let owned_locks = owned_locks(&firsts);
     let new: HashSet<String> = ledger::claim(tx, &first_webhooks, &owned_locks)
@@ -169,61 +180,95 @@ pub async fn apply_at_once(
     conn: &mut PgConnection,
     webhooks: &[&Delivery],
 ) -> Result<AtOnce, sqlx::Error> {
+    at_once(conn, webhooks.len(), &firsts(webhooks)).await
+}
+
+/// Applies `webhooks` on `conn` and commits them, planned once: at once where the batch allows
+/// and `try_at_once` is set (it is cleared when the database answers that its transactions are
+/// not READ COMMITTED), else in a transaction with `hooks`. What a writer runs for each batch.
+pub(crate) async fn commit_batch(
+    conn: &mut PgConnection,
+    webhooks: &[&Delivery],
+    hooks: Option<&dyn Hooks>,
+    try_at_once: &AtomicBool,
+) -> Result<Vec<Outcome>, ApplyError> {
     let firsts = firsts(webhooks);
-    if firsts
-        .iter()
-        .any(|p| ledger::predates_window(p.webhook).is_some())
-    {
+    if try_at_once.load(Ordering::Relaxed) {
+        match at_once(conn, webhooks.len(), &firsts).await? {
+            AtOnce::Applied(outcomes) => return Ok(outcomes),
+            AtOnce::NotReadCommitted => try_at_once.store(false, Ordering::Relaxed),
+            AtOnce::NeedsTransaction => {}
+        }
+    }
+    let mut tx = db::begin_write_on(conn).await?;
+    let outcomes = apply_planned(&mut tx, webhooks.len(), firsts, hooks).await?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// [`apply_at_once`] of a batch of `len` deliveries already planned.
+async fn at_once(
+    conn: &mut PgConnection,
+    len: usize,
+    firsts: &[Planned<'_>],
+) -> Result<AtOnce, sqlx::Error> {
+    let Some(table) = at_once_table(firsts) else {
         return Ok(AtOnce::NeedsTransaction);
-    }
-    let mut planned = Vec::new();
-    let mut writes = Vec::new();
-    let mut lock_lists = Vec::new();
-    for p in firsts {
-        planned.push((p.webhook, p.event, p.outcome));
-        writes.push(p.writes);
-        lock_lists.push(p.locks);
-    }
-    let first_webhooks: Vec<&Delivery> = planned.iter().map(|&(webhook, ..)| webhook).collect();
-    let locks: Vec<(&str, &LockKey)> = first_webhooks
+    };
+    // Each delivery's row, if it writes one (at most one, by `at_once_table`).
+    let rows: Vec<Option<&Upsert<'_>>> = firsts
         .iter()
-        .zip(&lock_lists)
-        .flat_map(|(webhook, locks)| locks.iter().map(|lock| (webhook.svix_id(), lock)))
+        .map(|p| {
+            let (_, rows) = p.writes.upserts.first()?;
+            rows.values().next().map(|(_, upsert)| upsert)
+        })
         .collect();
-    let mut rounds = cut_rounds(writes.into_iter().zip(lock_lists.iter().map(Vec::as_slice)));
-    let (Some(round), None) = (rounds.pop(), rounds.pop()) else {
-        return Ok(AtOnce::NeedsTransaction);
-    };
-    let Plan {
-        mut upserts,
-        tombstones,
-    } = round;
-    let (Some((table, rows)), None, true) = (upserts.pop(), upserts.pop(), tombstones.is_empty())
-    else {
-        return Ok(AtOnce::NeedsTransaction);
-    };
-    let (events, rows): (Vec<usize>, Vec<Upsert<'_>>) = rows.into_values().unzip();
-    if projection::has_parents(table) || events.iter().collect::<HashSet<_>>().len() != events.len()
-    {
-        return Ok(AtOnce::NeedsTransaction);
-    }
-    let recorded = Recorded::new(planned.iter().map(|&(webhook, event, outcome)| {
-        let row = events.iter().position(|&e| e == event);
-        (webhook, outcome, row.map(|i| rows[i].row.id()))
-    }));
+    let mut upserts: Vec<&Upsert<'_>> = rows.iter().flatten().copied().collect();
+    upserts.sort_by(|a, b| a.row.id().cmp(b.row.id()));
+    let recorded = Recorded::new(
+        firsts
+            .iter()
+            .zip(&rows)
+            .map(|(p, row)| (p.webhook, p.outcome, row.map(|upsert| upsert.row.id()))),
+    );
+    let webhooks: Vec<&Delivery> = firsts.iter().map(|p| p.webhook).collect();
+    let locks = owned_locks(firsts);
     let Some(claimed) =
-        projection::upsert_at_once(conn, table, &rows, recorded, &first_webhooks, &locks).await?
+        projection::upsert_at_once(conn, table, &upserts, recorded, &webhooks, &locks).await?
     else {
         return Ok(AtOnce::NotReadCommitted);
     };
     let claimed: HashMap<String, bool> = claimed.into_iter().collect();
-    let mut outcomes = vec![Outcome::Duplicate; webhooks.len()];
-    for (webhook, event, outcome) in planned {
-        if let Some(&applied) = claimed.get(webhook.svix_id()) {
-            outcomes[event] = if applied { Outcome::Applied } else { outcome };
+    let mut outcomes = vec![Outcome::Duplicate; len];
+    for p in firsts {
+        if let Some(&applied) = claimed.get(p.webhook.svix_id()) {
+            outcomes[p.event] = if applied { Outcome::Applied } else { p.outcome };
         }
     }
     Ok(AtOnce::Applied(outcomes))
+}
+
+/// The table a batch applied at once writes, if the batch allows it: no delivery predates the
+/// deduplication window or deletes, each writes at most one row, all into one table without
+/// parents, and no two the same row. Such rows take only their own locks, none shared, so the
+/// batch is one round (see [`run_rounds`]).
+fn at_once_table(firsts: &[Planned<'_>]) -> Option<&'static Table> {
+    let mut table: Option<&'static Table> = None;
+    let mut ids = HashSet::new();
+    for p in firsts {
+        if ledger::predates_window(p.webhook).is_some() || !p.writes.tombstones.is_empty() {
+            return None;
+        }
+        for (written, rows) in &p.writes.upserts {
+            let one_table = table.is_none_or(|table| std::ptr::eq(table, *written));
+            let one_row = rows.len() == 1 && rows.keys().all(|id| ids.insert(id.as_str()));
+            if !one_table || !one_row {
+                return None;
+            }
+            table = Some(written);
+        }
+    }
+    table.filter(|table| !projection::has_parents(table))
 }
 
 /// The first delivery of each svix-id in the batch, planned before the ledger says which of them
@@ -336,33 +381,14 @@ async fn run_rounds(
     outcomes: &mut [Outcome],
     recording: &[(&Delivery, usize)],
 ) -> Result<bool, sqlx::Error> {
-    let mut writes = Vec::new();
-    let mut locks = Vec::new();
-    for p in planned {
-        outcomes[p.event] = p.outcome;
-        writes.push(p.writes);
-        locks.push(p.locks);
-    }
-    let mut rounds = cut_rounds(writes.into_iter().zip(locks.iter().map(Vec::as_slice)));
-    let last = rounds.pop().expect("one round at least");
-    for round in rounds {
-        round.run(tx, outcomes, &[]).await?;
-    }
-    last.run(tx, outcomes, recording).await
-}
-
-/// Cuts deliveries' writes, given in their order with their locks, into rounds where no two
-/// touch the same row or a parent and its child (their [`LockKey`]s conflict).
-fn cut_rounds<'a, 'k>(
-    planned: impl IntoIterator<Item = (Plan<'a>, &'k [LockKey])>,
-) -> Vec<Plan<'a>> {
     let mut rounds = vec![Plan::default()];
     // The current round's lock keys, and whether any of its writes takes the key exclusively.
-    let mut round_locks: HashMap<&str, bool> = HashMap::new();
-    for (writes, locks) in planned {
-        let conflicts = locks.iter().any(|lock| {
+    let mut round_locks: HashMap<String, bool> = HashMap::new();
+    for p in planned {
+        outcomes[p.event] = p.outcome;
+        let conflicts = p.locks.iter().any(|lock| {
             round_locks
-                .get(lock.key.as_str())
+                .get(&lock.key)
                 .is_some_and(|&exclusive| exclusive || lock.exclusive)
         });
         if conflicts {
@@ -372,12 +398,16 @@ fn cut_rounds<'a, 'k>(
         rounds
             .last_mut()
             .expect("one round at least")
-            .extend(writes);
-        for lock in locks {
-            *round_locks.entry(&lock.key).or_default() |= lock.exclusive;
+            .extend(p.writes);
+        for lock in p.locks {
+            *round_locks.entry(lock.key).or_default() |= lock.exclusive;
         }
     }
-    rounds
+    let last = rounds.pop().expect("one round at least");
+    for round in rounds {
+        round.run(tx, outcomes, &[]).await?;
+    }
+    last.run(tx, outcomes, recording).await
 }
 
 /// Applies events that are already in the ledger to the projections again, under the same

@@ -45,7 +45,7 @@ use crate::delivery::Delivery;
 use crate::hooks::{Hooks, SharedHooks};
 use crate::metrics::Metrics;
 use crate::store::{ledger, Outcome};
-use crate::sync::{self, ApplyError, AtOnce};
+use crate::sync::{self, ApplyError};
 
 /// How often a batch is run again after its transaction met another (a deadlock, a
 /// serialization failure) before its deliveries are answered 503.
@@ -500,19 +500,7 @@ impl WriterTask {
             Some(kept) => &mut kept.conn,
             None => &mut kept.insert(Kept::new(self.pool.acquire().await?)).conn,
         };
-        let run = async {
-            if self.at_once.load(Ordering::Relaxed) {
-                match sync::apply_at_once(conn, webhooks).await? {
-                    AtOnce::Applied(outcomes) => return Ok(outcomes),
-                    AtOnce::NotReadCommitted => self.at_once.store(false, Ordering::Relaxed),
-                    AtOnce::NeedsTransaction => {}
-                }
-            }
-            let mut tx = db::begin_write_on(conn).await?;
-            let outcomes = sync::apply_batch(&mut tx, webhooks, hooks).await?;
-            tx.commit().await?;
-            Ok(outcomes)
-        };
+        let run = sync::commit_batch(conn, webhooks, hooks, &self.at_once);
         let result = match AssertUnwindSafe(run).catch_unwind().await {
             Ok(result) if in_step(&result) && self.keeps_connection() => {
                 if let Some(kept) = kept.as_mut() {

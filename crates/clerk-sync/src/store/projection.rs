@@ -626,7 +626,7 @@ pub async fn upsert(
             .upsert_sql
             .get_or_init(|| build_upsert_sql(table, None)),
     };
-    let mut query = bind_upserts(sqlx::query(sql), table, upserts);
+    let mut query = bind_upserts(sqlx::query(sql), table, upserts.iter());
     if let Some(recorded) = recorded {
         query = recorded.bind(query);
     }
@@ -642,14 +642,18 @@ pub async fn upsert(
 pub async fn upsert_at_once<'q>(
     conn: &mut PgConnection,
     table: &'static Table,
-    upserts: &'q [Upsert<'q>],
+    upserts: &[&'q Upsert<'q>],
     recorded: Recorded<'q>,
     webhooks: &[&'q Delivery],
     locks: &[(&'q str, &'q LockKey)],
 ) -> Result<Option<Vec<(String, bool)>>, sqlx::Error> {
     debug_assert!(!has_parents(table));
     let sql = table.at_once_sql.get_or_init(|| build_at_once_sql(table));
-    let query = recorded.bind(bind_upserts(sqlx::query(sql), table, upserts));
+    let query = recorded.bind(bind_upserts(
+        sqlx::query(sql),
+        table,
+        upserts.iter().copied(),
+    ));
     let rows = ledger::bind_claim(query, webhooks, locks)
         .fetch_all(conn)
         .await?;
@@ -664,22 +668,26 @@ pub async fn upsert_at_once<'q>(
 fn bind_upserts<'q>(
     query: Query<'q, Postgres, PgArguments>,
     table: &Table,
-    upserts: &'q [Upsert<'q>],
+    upserts: impl Iterator<Item = &'q Upsert<'q>> + Clone,
 ) -> Query<'q, Postgres, PgArguments> {
     let mut query = query.bind(
         upserts
-            .iter()
+            .clone()
             .map(|u| u.row.id.as_str())
             .collect::<Vec<_>>(),
     );
     for (i, column) in table.columns.iter().enumerate() {
-        query = bind_column(query, column.kind, upserts.iter().map(|u| &u.row.values[i]));
+        query = bind_column(
+            query,
+            column.kind,
+            upserts.clone().map(|u| &u.row.values[i]),
+        );
     }
     query
-        .bind(upserts.iter().map(|u| u.data).collect::<Vec<_>>())
-        .bind(upserts.iter().map(|u| u.version).collect::<Vec<_>>())
-        .bind(upserts.iter().map(|u| u.rank as i16).collect::<Vec<_>>())
-        .bind(upserts.iter().map(|u| u.svix_id).collect::<Vec<_>>())
+        .bind(upserts.clone().map(|u| u.data).collect::<Vec<_>>())
+        .bind(upserts.clone().map(|u| u.version).collect::<Vec<_>>())
+        .bind(upserts.clone().map(|u| u.rank as i16).collect::<Vec<_>>())
+        .bind(upserts.map(|u| u.svix_id).collect::<Vec<_>>())
 }
 
 /// Whether rows of `table` have parents whose deletion they inherit or follow.
